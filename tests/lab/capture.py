@@ -17,6 +17,9 @@ _DUMPCAP_CAPTURED = re.compile(r"Packets captured:\s*(\d+)")
 _DUMPCAP_DROPS = re.compile(r"Packets received/dropped on interface '[^']*':\s*(\d+)/(\d+)")
 
 
+FULL_SNAPLEN = 65600   # > loopback MTU + link header: nothing is cut
+
+
 class CaptureError(RuntimeError):
     """The capture tool failed, or dropped packets."""
 
@@ -54,12 +57,15 @@ class Capture:
         s = self.spec
         errpath = self.path.with_name(self.path.name + ".stderr")
         if s.tool == "tcpdump":
-            argv = [which("tcpdump") or "tcpdump", "-i", s.interface, "-U",
+            # In immediate mode libpcap uses TPACKET_V2: one fixed slot of about
+            # snaplen bytes per packet, so the default 2 MiB ring holds only 8
+            # packets at snaplen 262144.  Loopback's MTU is 65536, so a snaplen of
+            # 65600 cuts nothing; with a 128 MiB ring that is ~2000 slots.
+            argv = [which("tcpdump") or "tcpdump", "-i", s.interface, "-U", "-B", "131072",
                     "--immediate-mode", "-n", "-w", str(self.path)]
             if s.linktype:
                 argv += ["-y", s.linktype]
-            if s.snaplen:
-                argv += ["-s", str(s.snaplen)]
+            argv += ["-s", str(s.snaplen or FULL_SNAPLEN)]
             # tcpdump drops root to user 'tcpdump' by default; keep root so it
             # can write into the lab's temp directory.
             argv += ["-Z", "root", self.bpf]
@@ -104,7 +110,7 @@ class Capture:
             raise CaptureError(f"{self.spec.tool} did not report drops: {self.stderr.strip()}")
         if self.packets_dropped:
             raise CaptureError(
-                f"{self.spec.tool} dropped {self.packets_dropped} packets; re-record")
+                f"{self.spec.tool} dropped {self.packets_dropped} packets; re-record: {self.stderr.strip()}")
         if not self.path.exists() or self.path.stat().st_size == 0:
             raise CaptureError(f"{self.spec.tool} wrote no file: {self.stderr.strip()}")
 
@@ -120,7 +126,7 @@ class Capture:
             "tool": s.tool,
             "interface": s.interface,
             "linktype": linktype,
-            "snaplen": s.snaplen or 262144,
+            "snaplen": s.snaplen or (FULL_SNAPLEN if s.tool == "tcpdump" else 262144),
             "filter": self.bpf,
             "started": self.started,
             "stopped": self.stopped,
