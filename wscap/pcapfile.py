@@ -1,0 +1,369 @@
+"""Streaming reader for pcap and pcapng files, plain or gzip-compressed.
+
+One pass, no seeking, so a pipe works.  Records are parsed with
+``struct.unpack_from`` over a chunk buffer instead of dpkt's reader: dpkt's
+``pcap.Reader`` drops the original length (needed to see snaplen cuts) and
+builds an object per record, and its ``pcapng.Reader`` knows only the first
+interface's link type.  dpkt's writers are used in the tests to produce
+independent input for this reader.
+
+Damage does not raise: the reader stops at the first record it cannot trust
+and describes it in :attr:`PacketReader.damage`, so the caller can analyse
+everything before it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from .errors import CaptureError
+
+CHUNK = 1 << 20
+# A record longer than this is taken as corruption, not as a packet.
+MAX_RECORD = 1 << 18
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1000),  # little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4": (">", 1000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1),  # little-endian, nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", 1),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+
+# pcapng block types
+BT_IDB = 1
+BT_PB = 2
+BT_SPB = 3
+BT_EPB = 6
+BT_SHB = 0x0A0D0D0A
+
+
+class _Source:
+    """Bytes from a file object, transparently gunzipped, in chunks."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._z: zlib._Decompress | None = None
+        self.raw_bytes = 0
+        first = self._read_raw()
+        if first[:2] == GZIP_MAGIC:
+            self._z = zlib.decompressobj(wbits=47)
+            self.compressed = True
+            self._pending = self._inflate(first)
+        else:
+            self.compressed = False
+            self._pending = first
+
+    def _read_raw(self) -> bytes:
+        data = self._f.read(CHUNK)
+        self.raw_bytes += len(data)
+        return data
+
+    def _inflate(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            assert self._z is not None
+            try:
+                out.append(self._z.decompress(data))
+            except zlib.error as exc:
+                raise _GzipDamage(str(exc)) from None
+            if self._z.eof:  # concatenated gzip members
+                data = self._z.unused_data
+                self._z = zlib.decompressobj(wbits=47)
+            else:
+                data = b""
+        return b"".join(out)
+
+    def read(self) -> bytes:
+        """Next chunk of decompressed bytes, b'' at the end."""
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        while True:
+            raw = self._read_raw()
+            if not raw:
+                return b""
+            if self._z is None:
+                return raw
+            data = self._inflate(raw)
+            if data:
+                return data
+
+
+class _GzipDamage(Exception):
+    pass
+
+
+def _open(path: str | os.PathLike[str]) -> tuple[BinaryIO, str]:
+    if str(path) == "-":
+        return sys.stdin.buffer, "<stdin>"
+    name = os.fspath(path)
+    try:
+        if os.path.isdir(name):
+            raise CaptureError(f"{name}: is a directory, not a capture file")
+        return open(name, "rb"), name
+    except FileNotFoundError:
+        raise CaptureError(f"{name}: no such file") from None
+    except PermissionError:
+        raise CaptureError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise CaptureError(f"{name}: cannot open: {exc.strerror or exc}") from None
+
+
+class PacketReader:
+    """Iterate over the packets of a pcap or pcapng capture.
+
+    Iteration yields ``(ts_ns, linktype, data, orig_len)``: the timestamp in
+    integer nanoseconds since the epoch, the link type of the packet's
+    interface, the captured bytes and the length the packet had on the wire.
+
+    Raises :class:`CaptureError` on construction when the input is missing or
+    is not a capture at all.  Damage found later (a record cut short, a
+    corrupt length) ends the iteration and is described in :attr:`damage`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file, self.name = _open(path)
+        try:
+            self._src = _Source(self._file)
+        except _GzipDamage as exc:
+            self.close()
+            raise CaptureError(f"{self.name}: damaged gzip data: {exc}") from None
+        head = self._src._pending[:4]
+        if len(head) < 4:
+            self.close()
+            if not head:
+                raise CaptureError(f"{self.name}: empty file, not a capture")
+            raise CaptureError(f"{self.name}: too short to be a capture")
+        if head in PCAP_MAGICS:
+            self.format = "pcap"
+        elif head == PCAPNG_SHB:
+            self.format = "pcapng"
+        else:
+            self.close()
+            raise CaptureError(
+                f"{self.name}: not a pcap or pcapng capture (starts with {head.hex()})"
+            )
+        if self._src.compressed:
+            self.format += ".gz"
+        self.damage: str | None = None
+        self.link_types: list[int] = []
+        self.snaplens: list[int] = []
+        self.offset = 0  # bytes of (decompressed) capture consumed
+
+    def close(self) -> None:
+        if self._file is not sys.stdin.buffer:
+            self._file.close()
+
+    def __enter__(self) -> PacketReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[int, int, bytes, int]]:
+        try:
+            if self.format.startswith("pcapng"):
+                yield from self._iter_pcapng()
+            else:
+                yield from self._iter_pcap()
+        except _GzipDamage as exc:
+            self.damage = f"damaged gzip data after {self.offset} bytes: {exc}"
+
+    # -- pcap ---------------------------------------------------------------
+
+    def _iter_pcap(self) -> Iterator[tuple[int, int, bytes, int]]:
+        read = self._src.read
+        buf = read()
+        while len(buf) < 24:
+            more = read()
+            if not more:
+                raise CaptureError(f"{self.name}: pcap file header cut short")
+            buf += more
+        endian, ts_mult = PCAP_MAGICS[buf[:4]]
+        snaplen, linktype = struct.unpack_from(endian + "II", buf, 16)
+        linktype &= 0x0FFFFFFF  # upper bits carry FCS information
+        self.link_types = [linktype]
+        self.snaplens = [snaplen]
+        rec = struct.Struct(endian + "IIII")
+        unpack_rec = rec.unpack_from
+        limit = max(MAX_RECORD, snaplen if snaplen < (1 << 28) else 0)
+        pos = 24
+        base = 24  # file offset of buf[0]
+        n = len(buf)
+        while True:
+            if pos + 16 <= n:
+                sec, frac, caplen, origlen = unpack_rec(buf, pos)
+                if caplen > limit:
+                    self.offset = base + pos
+                    self.damage = (
+                        f"corrupt record at byte {base + pos} (claims {caplen} captured bytes)"
+                    )
+                    return
+                start = pos + 16
+                end = start + caplen
+                if end <= n:
+                    pos = end
+                    yield sec * 1_000_000_000 + frac * ts_mult, linktype, buf[start:end], origlen
+                    continue
+            more = read()
+            if not more:
+                self.offset = base + n
+                if pos < n:
+                    self.offset = base + pos
+                    self.damage = (
+                        f"last record cut short at byte {base + pos} "
+                        f"({n - pos} bytes of it present)"
+                    )
+                return
+            buf = buf[pos:] + more
+            base += pos
+            pos = 0
+            n = len(buf)
+
+    # -- pcapng -------------------------------------------------------------
+
+    def _iter_pcapng(self) -> Iterator[tuple[int, int, bytes, int]]:
+        read = self._src.read
+        buf = b""
+        pos = 0
+        base = 0
+        endian = "<"
+        # per interface: (linktype, snaplen, ts_num, ts_shift_or_div, ts_offset_ns)
+        ifaces: list[tuple[int, int, int, int, int]] = []
+        while True:
+            n = len(buf)
+            if pos + 12 <= n:
+                if buf[pos : pos + 4] == PCAPNG_SHB:
+                    bom = buf[pos + 8 : pos + 12]
+                    if bom == b"\x4d\x3c\x2b\x1a":
+                        endian = "<"
+                    elif bom == b"\x1a\x2b\x3c\x4d":
+                        endian = ">"
+                    else:
+                        self.offset = base + pos
+                        self.damage = f"bad pcapng section header at byte {base + pos}"
+                        return
+                btype, blen = struct.unpack_from(endian + "II", buf, pos)
+                if blen < 12 or blen % 4 or blen > MAX_RECORD + 65536:
+                    self.offset = base + pos
+                    self.damage = f"corrupt pcapng block at byte {base + pos} (length {blen})"
+                    return
+                if pos + blen <= n:
+                    if btype == BT_SHB:
+                        ifaces = []
+                else:
+                    btype = -1
+            else:
+                btype = -1
+            if btype == -1:
+                more = read()
+                if not more:
+                    self.offset = base + n
+                    if pos < n:
+                        self.offset = base + pos
+                        self.damage = (
+                            f"last block cut short at byte {base + pos} "
+                            f"({n - pos} bytes of it present)"
+                        )
+                    return
+                buf = buf[pos:] + more
+                base += pos
+                pos = 0
+                continue
+            body = pos + 8
+            end = pos + blen
+            if btype == BT_EPB:
+                iface, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
+                    endian + "IIIII", buf, body
+                )
+                data_start = body + 20
+                if iface >= len(ifaces) or data_start + caplen > end - 4:
+                    self.offset = base + pos
+                    self.damage = f"corrupt packet block at byte {base + pos}"
+                    return
+                lt, _snap, num, shift, off = ifaces[iface]
+                ticks = (ts_hi << 32) | ts_lo
+                yield (
+                    _ticks_to_ns(ticks, num, shift) + off,
+                    lt,
+                    buf[data_start : data_start + caplen],
+                    origlen,
+                )
+            elif btype == BT_SPB:
+                if not ifaces:
+                    self.offset = base + pos
+                    self.damage = f"packet block before any interface at byte {base + pos}"
+                    return
+                lt, snap, _num, _shift, _off = ifaces[0]
+                origlen = struct.unpack_from(endian + "I", buf, body)[0]
+                caplen = min(origlen, blen - 16, snap or origlen)
+                # simple packet blocks carry no timestamp
+                yield 0, lt, buf[body + 4 : body + 4 + caplen], origlen
+            elif btype == BT_PB:
+                iface, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
+                    endian + "HHIIII", buf, body
+                )
+                data_start = body + 20
+                if iface >= len(ifaces) or data_start + caplen > end - 4:
+                    self.offset = base + pos
+                    self.damage = f"corrupt packet block at byte {base + pos}"
+                    return
+                lt, _snap, num, shift, off = ifaces[iface]
+                ticks = (ts_hi << 32) | ts_lo
+                yield (
+                    _ticks_to_ns(ticks, num, shift) + off,
+                    lt,
+                    buf[data_start : data_start + caplen],
+                    origlen,
+                )
+            elif btype == BT_IDB:
+                lt, _res, snap = struct.unpack_from(endian + "HHI", buf, body)
+                num, shift, off = _idb_time_options(buf, body + 8, end - 4, endian)
+                ifaces.append((lt, snap, num, shift, off))
+                self.link_types.append(lt)
+                self.snaplens.append(snap)
+            pos = end
+
+
+def _idb_time_options(buf: bytes, pos: int, end: int, endian: str) -> tuple[int, int, int]:
+    """(multiplier, shift-or-divisor, offset_ns) from an IDB's options.
+
+    Timestamps in ticks convert to ns as ``ticks * mult // div`` for decimal
+    resolutions and ``(ticks * 10**9) >> shift`` for binary ones; the second
+    value is negative for binary resolutions.
+    """
+    mult, div, off = 1000, 1, 0  # default resolution: microseconds
+    while pos + 4 <= end:
+        code, length = struct.unpack_from(endian + "HH", buf, pos)
+        if code == 0:
+            break
+        val = pos + 4
+        if code == 9 and length >= 1:  # if_tsresol
+            r = buf[val]
+            if r & 0x80:
+                mult, div = 10**9, -(r & 0x7F)
+            else:
+                exp = r & 0x7F
+                if exp <= 9:
+                    mult, div = 10 ** (9 - exp), 1
+                else:
+                    mult, div = 1, 10 ** (exp - 9)
+        elif code == 14 and length >= 8:  # if_tsoffset, seconds
+            off = struct.unpack_from(endian + "q", buf, val)[0] * 1_000_000_000
+        pos = val + ((length + 3) & ~3)
+    return mult, div, off
+
+
+def _ticks_to_ns(ticks: int, mult: int, div: int) -> int:
+    if div == 1:
+        return ticks * mult
+    if div < 0:
+        return (ticks * mult) >> -div
+    return ticks * mult // div
