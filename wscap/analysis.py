@@ -1,0 +1,299 @@
+"""The result of an analysis: the model, and its DataFrame and JSON views.
+
+Every output (text, JSON, DataFrames) renders this object; none of them
+re-reads the capture.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .frames import OPCODE_NAMES
+from .model import (
+    DIRECTIONS,
+    HANDSHAKE_STATES,
+    SCHEMA_VERSION,
+    TCP_END_STATES,
+    CaptureInfo,
+    Connection,
+    Handshake,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .ws import Store
+
+
+def _iso(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    import datetime as dt
+
+    sec, ns = divmod(ts, 1_000_000_000)
+    d = dt.datetime.fromtimestamp(sec, dt.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
+
+
+class Analysis:
+    """Connections, handshakes, frames and messages found in one capture.
+
+    The ``connections``, ``handshakes``, ``frames``, ``messages``, ``gaps``
+    and ``violations`` properties are pandas DataFrames, built on first use.
+    The records behind them are in ``connection_list``, ``handshake_list``
+    and ``store``.
+    """
+
+    def __init__(
+        self,
+        capture: CaptureInfo,
+        connections: list[Connection],
+        handshakes: list[Handshake],
+        store: Store,
+    ) -> None:
+        self.capture = capture
+        self.connection_list = connections
+        self.handshake_list = handshakes
+        self.store = store
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        ws = sum(1 for c in self.connection_list if c.websocket)
+        return (
+            f"<Analysis {self.capture.path!r}: {self.capture.packets} packets, "
+            f"{len(self.connection_list)} TCP connections, {ws} WebSocket, "
+            f"{len(self.store.frames)} frames>"
+        )
+
+    @property
+    def websockets(self) -> list[Connection]:
+        """Connections that carried (or tried to carry) a WebSocket."""
+        return [c for c in self.connection_list if c.handshake is not None]
+
+    # -- DataFrames ---------------------------------------------------------
+
+    def _df(self, name: str) -> pd.DataFrame:
+        if name not in self._cache:
+            from . import tables
+
+            self._cache[name] = getattr(tables, name)(self)
+        return self._cache[name]
+
+    @property
+    def connections(self) -> pd.DataFrame:
+        return self._df("connections")
+
+    @property
+    def handshakes(self) -> pd.DataFrame:
+        return self._df("handshakes")
+
+    @property
+    def frames(self) -> pd.DataFrame:
+        return self._df("frames")
+
+    @property
+    def messages(self) -> pd.DataFrame:
+        return self._df("messages")
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        return self._df("gaps")
+
+    @property
+    def violations(self) -> pd.DataFrame:
+        return self._df("violations")
+
+    # -- plain data (JSON) --------------------------------------------------
+
+    def capture_dict(self) -> dict[str, Any]:
+        c = self.capture
+        dur = None
+        if c.first_ts is not None and c.last_ts is not None:
+            dur = (c.last_ts - c.first_ts) / 1e9
+        return {
+            "path": c.path,
+            "format": c.format,
+            "link_types": c.link_types,
+            "packets": c.packets,
+            "bytes": c.bytes,
+            "start": _iso(c.first_ts),
+            "end": _iso(c.last_ts),
+            "duration_s": dur,
+            "tcp_packets": c.tcp_packets,
+            "skipped_packets": sum(c.skipped.values()),
+            "skipped": dict(sorted(c.skipped.items(), key=lambda kv: -kv[1])),
+            "truncated_packets": c.truncated_packets,
+            "truncated_bytes": c.truncated_bytes,
+            "timestamps_out_of_order": c.timestamps_out_of_order,
+            "capture_gaps": len(self.store.gaps),
+            "capture_gap_bytes": sum(g.length for g in self.store.gaps),
+            "capped_messages": self.store.capped_messages,
+            "damage": c.damage,
+            "frames_kept": self.store.keep_frames,
+        }
+
+    def connection_dicts(self) -> list[dict[str, Any]]:
+        return [connection_dict(c) for c in self.connection_list]
+
+    def handshake_dicts(self) -> list[dict[str, Any]]:
+        return [handshake_dict(h) for h in self.handshake_list]
+
+    def frame_dicts(self) -> list[dict[str, Any]]:
+        f = self.store.frames
+        out = []
+        codes = f.codes
+        for i in range(len(f)):
+            fl = f.flags[i]
+            cc = f.close_code[i]
+            out.append(
+                {
+                    "conn_id": f.conn_id[i],
+                    "ts": _iso(f.ts[i]),
+                    "direction": DIRECTIONS[fl & 1],
+                    "opcode": OPCODE_NAMES[f.opcode[i]],
+                    "fin": bool(fl & 2),
+                    "rsv1": bool(fl & 4),
+                    "rsv": (fl >> 2) & 7,
+                    "masked": bool(fl & 32),
+                    "payload_len": f.payload_len[i],
+                    "close_code": cc if cc >= 0 else None,
+                    "violation": codes[f.violation[i]],
+                    "complete": not fl & 64,
+                }
+            )
+        return out
+
+    def message_dicts(self) -> list[dict[str, Any]]:
+        m = self.store.messages
+        out = []
+        for i in range(len(m)):
+            fl = m.flags[i]
+            pb = m.payload_bytes[i]
+            out.append(
+                {
+                    "conn_id": m.conn_id[i],
+                    "ts_first": _iso(m.ts_first[i]),
+                    "ts_last": _iso(m.ts_last[i]),
+                    "direction": DIRECTIONS[fl & 1],
+                    "type": "binary" if fl & 2 else "text",
+                    "fragments": m.fragments[i],
+                    "wire_bytes": m.wire_bytes[i],
+                    "payload_bytes": pb if pb >= 0 else None,
+                    "compressed": bool(fl & 4),
+                    "utf8_valid": None if (fl & 2 or fl & 16) else bool(fl & 8),
+                    "complete": not fl & 64,
+                }
+            )
+        return out
+
+    def to_dict(self, frames: bool = True) -> dict[str, Any]:
+        """The whole model as JSON-ready data (``--json``)."""
+        d: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "capture": self.capture_dict(),
+            "connections": self.connection_dicts(),
+            "handshakes": self.handshake_dicts(),
+        }
+        if frames:
+            d["frames"] = self.frame_dicts()
+        d["messages"] = self.message_dicts()
+        d["gaps"] = [
+            {
+                "conn_id": g.conn_id,
+                "direction": g.direction,
+                "offset": g.offset,
+                "length": g.length,
+                "ts": _iso(g.ts),
+            }
+            for g in self.store.gaps
+        ]
+        d["violations"] = [
+            {"conn_id": v.conn_id, "ts": _iso(v.ts), "direction": v.direction, "code": v.code}
+            for v in self.store.violations
+        ]
+        return d
+
+
+def connection_dict(c: Connection) -> dict[str, Any]:
+    return {
+        "conn_id": c.conn_id,
+        "client": c.client.addr,
+        "server": c.server.addr,
+        "start": _iso(c.start),
+        "end": _iso(c.end),
+        "duration_s": (c.end - c.start) / 1e9,
+        "websocket": c.websocket,
+        "handshake": c.handshake,
+        "http_status": c.http_status,
+        "accept_valid": c.accept_valid,
+        "subprotocol": c.subprotocol,
+        "extensions": c.extensions,
+        "compressed": c.compressed,
+        "frames_client": c.client.frames,
+        "frames_server": c.server.frames,
+        "messages_client": c.client.messages,
+        "messages_server": c.server.messages,
+        "bytes_client": c.client.bytes,
+        "bytes_server": c.server.bytes,
+        "packets_client": c.client.packets,
+        "packets_server": c.server.packets,
+        "close_code_client": c.client.close_code,
+        "close_code_server": c.server.close_code,
+        "close_reason_client": c.client.close_reason,
+        "close_reason_server": c.server.close_reason,
+        "close_ts_client": _iso(c.client.close_ts),
+        "close_ts_server": _iso(c.server.close_ts),
+        "first_close": c.first_close,
+        "tcp_end": c.tcp_end,
+        "syn_client": _iso(c.client.syn_ts),
+        "fin_client": _iso(c.client.fin_ts),
+        "fin_server": _iso(c.server.fin_ts),
+        "rst_client": _iso(c.client.rst_ts),
+        "rst_server": _iso(c.server.rst_ts),
+        "capture_gaps": c.client.gaps + c.server.gaps,
+        "capture_gap_bytes": c.client.gap_bytes + c.server.gap_bytes,
+        "unparsed_bytes": c.client.unparsed_bytes + c.server.unparsed_bytes,
+        "max_idle_s": c.max_idle_ns / 1e9,
+        "roles_from": c.roles_from,
+        "http_requests": c.http_requests,
+    }
+
+
+def handshake_dict(h: Handshake) -> dict[str, Any]:
+    return {
+        "conn_id": h.conn_id,
+        "ts_request": _iso(h.ts_request) if h.method else None,
+        "ts_response": _iso(h.ts_response),
+        "latency_s": h.latency_s,
+        "outcome": h.outcome,
+        "method": h.method or None,
+        "uri": h.uri or None,
+        "http_version": h.http_version or None,
+        "host": h.host,
+        "origin": h.origin,
+        "user_agent": h.user_agent,
+        "upgrade": h.upgrade,
+        "connection": h.connection,
+        "key": h.key,
+        "version": h.version,
+        "protocols_offered": h.protocols_offered,
+        "extensions_offered": h.extensions_offered,
+        "status": h.status,
+        "reason": h.reason,
+        "response_upgrade": h.response_upgrade,
+        "response_connection": h.response_connection,
+        "accept": h.accept,
+        "accept_expected": h.accept_expected,
+        "accept_valid": h.accept_valid,
+        "subprotocol": h.subprotocol,
+        "extensions": h.extensions,
+        "compressed": h.compressed,
+        "deflate": h.deflate,
+        "body_snippet": h.body_snippet.decode("utf-8", "replace") if h.body_snippet else None,
+        "body_len": h.body_len,
+        "request_headers": [list(kv) for kv in h.request_headers],
+        "response_headers": [list(kv) for kv in h.response_headers],
+    }
+
+
+__all__ = ["Analysis", "HANDSHAKE_STATES", "TCP_END_STATES"]

@@ -1,0 +1,664 @@
+"""The pipeline: packets → TCP connections → HTTP Upgrade → WebSocket
+frames and messages → the model.
+
+:class:`Analyzer` is fed packets (``packet``) and builds an
+:class:`~wscap.analysis.Analysis` on ``finish``; it reads no file itself.
+:func:`analyze` wires it to the capture reader.
+
+The per-packet path (``Analyzer.packet`` and ``Conn.packet``) allocates
+nothing in the common case beyond the decoded header tuple and the
+payload slice; everything rarer (HTTP, new connections, gaps) is a call
+away from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import asdict
+
+from .analysis import Analysis
+from .decode import ACK, FIN, RST, SUPPORTED_LINKTYPES, SYN, decode_tcp, format_addr
+from .deflate import DEFAULT_MAX_MESSAGE, deflate_params, parse_extensions
+from .errors import CaptureError
+from .frames import parse_header, plausible
+from .http import (
+    HOLD,
+    HttpError,
+    HttpStream,
+    Request,
+    Response,
+    Switched,
+    looks_like_request,
+    looks_like_response,
+)
+from .model import (
+    HS_BAD_ACCEPT,
+    HS_NOT_CAPTURED,
+    HS_OK,
+    HS_REJECTED,
+    HS_UNANSWERED,
+    CaptureInfo,
+    Connection,
+    Gap,
+    Handshake,
+    Side,
+)
+from .pcapfile import PacketReader
+from .redact import redact_header, redact_tokens, redact_uri
+from .tcp import Reassembler
+from .ws import Store, WsDirection
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
+
+# what a direction's bytes are being parsed as
+NEW, HTTP_REQ, HTTP_RESP, WS, PROBE, OPAQUE = range(6)
+
+PROBE_LIMIT = 64 * 1024  # bytes per direction examined for a handshake-less WebSocket
+PROBE_FRAMES = 3  # well-formed frames needed to call it WebSocket
+SWEEP_EVERY = 1 << 16  # packets between sweeps of closed connections
+SWEEP_AFTER = 120 * 10**9  # a closed connection is finalised this long after it closed
+
+
+def expected_accept(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2)."""
+    digest = hashlib.sha1((key.strip() + WS_GUID).encode("latin-1")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class Direction:
+    """One direction of a TCP connection: reassembly in, parser out."""
+
+    __slots__ = ("conn", "idx", "mode", "http", "ws", "probe", "probe_bytes", "stats", "reasm")
+
+    def __init__(self, conn: Conn, idx: int) -> None:
+        self.conn = conn
+        self.idx = idx
+        self.mode = NEW
+        self.http: HttpStream | None = None
+        self.ws: WsDirection | None = None
+        self.probe: list[tuple[bytes | int, int]] = []
+        self.probe_bytes = 0
+        self.stats = Side()
+        self.reasm = Reassembler(self)
+
+    # sink interface for the reassembler
+    def data(self, data: bytes, ts: int) -> None:
+        if self.mode == WS:
+            self.ws.data(data, ts)  # type: ignore[union-attr]
+        else:
+            self.conn.stream_data(self, data, ts)
+
+    def gap(self, length: int, ts: int) -> None:
+        if self.mode == WS:
+            self.ws.gap(length, ts)  # type: ignore[union-attr]
+        else:
+            self.conn.stream_gap(self, length, ts)
+
+
+class Conn:
+    """Live state of one TCP connection."""
+
+    __slots__ = (
+        "an",
+        "conn_id",
+        "dirs",
+        "addrs",
+        "client_idx",
+        "roles_from",
+        "start",
+        "last",
+        "max_idle",
+        "closed",
+        "closed_ts",
+        "handshakes",
+        "pending",
+        "ws_hs",
+        "http_requests",
+        "http_error",
+        "done",
+    )
+
+    def __init__(self, an: Analyzer, conn_id: int, ts: int, addrs: tuple[str, str]) -> None:
+        self.an = an
+        self.conn_id = conn_id
+        self.dirs = (Direction(self, 0), Direction(self, 1))
+        self.addrs = addrs
+        self.client_idx: int | None = None
+        self.roles_from = ""
+        self.start = ts
+        self.last = ts
+        self.max_idle = 0
+        self.closed = False
+        self.closed_ts = 0
+        self.handshakes: list[tuple[Request, Handshake, Response | None]] = []
+        self.pending: list[Request] = []  # requests awaiting a response
+        self.ws_hs: Handshake | None = None
+        self.http_requests = 0
+        self.http_error: str | None = None
+        self.done = False
+
+    # -- TCP ----------------------------------------------------------------
+
+    def packet(
+        self, idx: int, ts: int, seq: int, ack: int, flags: int, payload: bytes, missing: int
+    ) -> None:
+        d = self.dirs[idx]
+        st = d.stats
+        st.packets += 1
+        size = len(payload) + missing
+        st.bytes += size
+        if st.first_ts is None:
+            st.first_ts = ts
+        st.last_ts = ts
+        if ts > self.last:
+            if ts - self.last > self.max_idle:
+                self.max_idle = ts - self.last
+            self.last = ts
+        if flags & SYN:
+            if st.syn_ts is None:
+                st.syn_ts = ts
+            d.reasm.syn(seq)
+            seq = (seq + 1) & 0xFFFFFFFF
+            if self.roles_from != "syn":
+                self.client_idx = idx if not flags & ACK else 1 - idx
+                self.roles_from = "syn"
+        if flags & ACK:
+            peer = self.dirs[1 - idx].reasm
+            if peer.started:
+                peer.ack(ack, ts)
+        if size:
+            d.reasm.segment(seq, payload, missing, ts)
+        if flags & (FIN | RST):
+            if flags & FIN:
+                d.reasm.fin(seq, size)
+                if st.fin_ts is None:
+                    st.fin_ts = ts
+            if flags & RST and st.rst_ts is None:
+                st.rst_ts = ts
+            if not self.closed:
+                other = self.dirs[1 - idx].stats
+                if flags & RST or (other.fin_ts is not None and st.fin_ts is not None):
+                    self.closed = True
+                    self.closed_ts = ts
+                    self.an.closing.append(self)
+
+    # -- streams ------------------------------------------------------------
+
+    def set_client(self, idx: int, source: str) -> None:
+        if self.roles_from in ("", "port") or (self.roles_from == "masking" and source == "http"):
+            self.client_idx = idx
+            self.roles_from = source
+
+    def stream_data(self, d: Direction, data: bytes, ts: int) -> None:
+        mode = d.mode
+        if mode == NEW:
+            peer = self.dirs[1 - d.idx]
+            if peer.mode == HTTP_REQ:
+                mode = HTTP_RESP
+            elif looks_like_request(data):
+                mode = HTTP_REQ
+            elif data[:5] == b"HTTP/" and looks_like_response(data):
+                mode = HTTP_RESP
+            elif peer.mode in (NEW, PROBE):
+                mode = PROBE
+            else:
+                mode = OPAQUE
+            d.mode = mode
+            if mode == HTTP_REQ:
+                d.http = HttpStream(True)
+                self.set_client(d.idx, "http")
+                if peer.mode == NEW:
+                    peer.mode = HTTP_RESP
+                    peer.http = HttpStream(False)
+            elif mode == HTTP_RESP:
+                if d.http is None:
+                    d.http = HttpStream(False)
+                self.set_client(1 - d.idx, "http")
+        if mode == HTTP_REQ or mode == HTTP_RESP:
+            self.http_events(d, d.http.feed(data, ts), ts)  # type: ignore[union-attr]
+        elif mode == PROBE:
+            d.probe.append((data, ts))
+            d.probe_bytes += len(data)
+            self.decide_probe(final=False)
+        elif mode == WS:
+            d.ws.data(data, ts)  # type: ignore[union-attr]
+        else:
+            d.stats.unparsed_bytes += len(data)
+
+    def stream_gap(self, d: Direction, length: int, ts: int) -> None:
+        mode = d.mode
+        if mode == HTTP_REQ or mode == HTTP_RESP:
+            self.http_events(d, d.http.gap(length, ts), ts)  # type: ignore[union-attr]
+        elif mode == PROBE:
+            d.probe.append((length, ts))
+        elif mode == WS:
+            d.ws.gap(length, ts)  # type: ignore[union-attr]
+        elif mode == NEW:
+            pass  # nothing seen yet: the parsers start after the hole
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def http_events(self, d: Direction, events: list[object], ts: int) -> None:
+        for ev in events:
+            if isinstance(ev, Request):
+                self.http_requests += 1
+                self.pending.append(ev)
+                peer = self.dirs[1 - d.idx]
+                if peer.http is not None:
+                    peer.http.expect(ev)
+                if ev.is_upgrade:
+                    self.handshakes.append((ev, self.an.new_handshake(self.conn_id, ev), None))
+            elif isinstance(ev, Response):
+                if 100 <= ev.status < 200 and ev.status != 101:
+                    continue
+                req = self.pending.pop(0) if self.pending else None
+                entry = None
+                for i, (r, _hs, _resp) in enumerate(self.handshakes):
+                    if r is req:
+                        entry = i
+                        break
+                if entry is not None:
+                    r, hs, _ = self.handshakes[entry]
+                    self.handshakes[entry] = (r, hs, ev)
+                    self.an.fill_response(hs, ev)
+                    if ev.status != 101:
+                        client = self.dirs[1 - d.idx]
+                        if client.http is not None and client.http.state == HOLD:
+                            _, evs = client.http.release(False, ts)
+                            self.http_events(client, evs, ts)
+                if ev.status == 101:
+                    hs = self.handshakes[entry][1] if entry is not None else None
+                    if hs is not None or "websocket" in ev.tokens("upgrade"):
+                        self.upgrade(d, hs, ts)
+                    else:
+                        for x in self.dirs:
+                            x.mode = OPAQUE
+            elif isinstance(ev, Switched):
+                if d.mode == WS:
+                    d.ws.data(ev.rest, ts)  # type: ignore[union-attr]
+                else:
+                    d.stats.unparsed_bytes += len(ev.rest)
+            elif isinstance(ev, HttpError):
+                self.http_error = ev.reason
+                d.mode = OPAQUE
+
+    def upgrade(self, server: Direction, hs: Handshake | None, ts: int) -> None:
+        """A 101 came from ``server``: both directions carry frames from now."""
+        client = self.dirs[1 - server.idx]
+        self.ws_hs = hs
+        params = None
+        if hs is not None and hs.deflate is not None:
+            from .deflate import DeflateParams
+
+            params = DeflateParams(**hs.deflate)  # type: ignore[arg-type]
+        self.set_client(client.idx, "http")
+        held: list[bytes | int] = []
+        if client.http is not None and client.http.state == HOLD:
+            held, _ = client.http.release(True, ts)
+        store = self.an.store
+        client.ws = WsDirection(store, self.conn_id, client.stats, True, params)
+        server.ws = WsDirection(store, self.conn_id, server.stats, False, params)
+        client.mode = WS
+        server.mode = WS
+        for item in held:
+            if isinstance(item, int):
+                client.ws.gap(item, ts)
+            else:
+                client.ws.data(item, ts)
+
+    # -- WebSocket without a captured handshake ------------------------------
+
+    def decide_probe(self, final: bool) -> None:
+        """Is this a WebSocket whose handshake was not captured?
+
+        Needs several consecutive well-formed frames from the start of what
+        was captured, masking consistent per direction (and opposite between
+        the two), and no HTTP.  Otherwise the connection is left opaque.
+        """
+        results = []
+        for d in self.dirs:
+            if d.mode == NEW:
+                results.append((True, 0, None))
+            elif d.mode == PROBE:
+                results.append(_probe_frames(d.probe))
+            else:
+                return
+        (ok0, n0, m0), (ok1, n1, m1) = results
+        masks_differ = m0 is None or m1 is None or m0 != m1
+        is_ws = False
+        if masks_differ:
+            good = [(ok, n) for ok, n, _ in results]
+            if ok0 and ok1 and n0 + n1 >= PROBE_FRAMES and (n0 and n1):
+                is_ws = True
+            elif any(ok and n >= PROBE_FRAMES for ok, n in good):
+                is_ws = True
+            elif final and ok0 and ok1 and n0 and n1 and m0 is not None and m1 is not None:
+                is_ws = True
+        if is_ws:
+            self.start_ws_without_handshake(results)
+            return
+        over = any(d.probe_bytes > PROBE_LIMIT for d in self.dirs)
+        if final or over or not (ok0 or ok1) or not masks_differ:
+            for d in self.dirs:
+                if d.mode == PROBE:
+                    for item, _ts in d.probe:
+                        if isinstance(item, bytes):
+                            d.stats.unparsed_bytes += len(item)
+                    d.probe = []
+                d.mode = OPAQUE
+
+    def start_ws_without_handshake(self, results: list[tuple[bool, int, bool | None]]) -> None:
+        masked = [r[2] for r in results]
+        if masked[0] is not None:
+            client_idx = 0 if masked[0] else 1
+        else:
+            client_idx = 1 if masked[1] else 0
+        self.set_client(client_idx, "masking")
+        if self.roles_from == "masking" or self.client_idx is None:
+            self.client_idx = client_idx
+        store = self.an.store
+        hs = Handshake(
+            conn_id=self.conn_id,
+            ts_request=self.start,
+            method="",
+            uri="",
+            http_version="",
+            host=None,
+            origin=None,
+            user_agent=None,
+            upgrade=None,
+            connection=None,
+            key=None,
+            version=None,
+            protocols_offered=None,
+            extensions_offered=None,
+            request_headers=[],
+            outcome=HS_NOT_CAPTURED,
+        )
+        self.ws_hs = hs
+        for d, (ok, _n, _m) in zip(self.dirs, results, strict=True):
+            is_client = d.idx == self.client_idx
+            d.ws = WsDirection(
+                store, self.conn_id, d.stats, is_client, None, resync=not ok, unknown_ext=True
+            )
+            d.mode = WS
+            probe, d.probe = d.probe, []
+            for item, ts in probe:
+                if isinstance(item, int):
+                    d.ws.gap(item, ts)
+                else:
+                    d.ws.data(item, ts)
+
+    # -- the end ------------------------------------------------------------
+
+    def finish(self, ts: int) -> Connection:
+        """Flush everything and produce the connection's record."""
+        self.done = True
+        for d in self.dirs:
+            d.reasm.flush(ts)
+        if any(d.mode == PROBE for d in self.dirs):
+            self.decide_probe(final=True)
+        for d in self.dirs:
+            if d.ws is not None:
+                d.ws.eof(self.last)
+            elif d.http is not None:
+                d.stats.unparsed_bytes += d.http.dropped_bytes + d.http.held_bytes
+        if self.client_idx is None:
+            self.client_idx = self.guess_client_by_port()
+            self.roles_from = "port"
+        ci = self.client_idx
+        client, server = self.dirs[ci].stats, self.dirs[1 - ci].stats
+        client.addr, server.addr = self.addrs[ci], self.addrs[1 - ci]
+        for name, d in (("client", self.dirs[ci]), ("server", self.dirs[1 - ci])):
+            r = d.reasm
+            d.stats.gaps = len(r.gaps)
+            d.stats.gap_bytes = r.gap_bytes
+            d.stats.dup_bytes = r.dup_bytes
+            for off, length, gts in r.gaps:
+                self.an.store.gaps.append(Gap(self.conn_id, name, off, length, gts))
+        for _req, hs, resp in self.handshakes:
+            if resp is not None:
+                hs.body_snippet = bytes(resp.body)
+                hs.body_len = resp.body_len
+        c = Connection(
+            conn_id=self.conn_id,
+            client=client,
+            server=server,
+            start=self.start,
+            end=self.last,
+            roles_from=self.roles_from,
+            http_requests=self.http_requests,
+            max_idle_ns=self.max_idle,
+        )
+        hs = self.ws_hs
+        if hs is None and self.handshakes:
+            hs = self.handshakes[-1][1]
+        if hs is not None:
+            c.websocket = self.dirs[0].mode == WS
+            c.handshake = hs.outcome
+            c.http_status = hs.status
+            c.accept_valid = hs.accept_valid
+            c.subprotocol = hs.subprotocol
+            c.extensions = hs.extensions
+            c.compressed = hs.compressed
+        # drop parser state; only the record lives on
+        self.dirs = (self.dirs[0], self.dirs[1])
+        for d in self.dirs:
+            d.ws = None
+            d.http = None
+            d.probe = []
+            d.reasm.pending.clear()
+        return c
+
+    def guess_client_by_port(self) -> int:
+        """With no SYN, no HTTP and no masking: the side on the higher
+        (ephemeral) port is taken as the client."""
+        p0 = int(self.addrs[0].rsplit(":", 1)[1])
+        p1 = int(self.addrs[1].rsplit(":", 1)[1])
+        return 0 if p0 >= p1 else 1
+
+
+def _probe_frames(chunks: list[tuple[bytes | int, int]]) -> tuple[bool, int, bool | None]:
+    """(well-formed so far, complete frames, masked) for one direction's
+    first captured bytes, read as frames from the first byte."""
+    parts = []
+    for item, _ts in chunks:
+        if isinstance(item, int):
+            break
+        parts.append(item)
+    buf = b"".join(parts)[:PROBE_LIMIT]
+    pos = 0
+    frames = 0
+    masked: bool | None = None
+    n = len(buf)
+    while pos < n:
+        h = parse_header(buf, pos, 0)
+        if h is None:
+            break
+        if not plausible(h, masked, 4):
+            return False, frames, masked
+        masked = h.masked
+        end = pos + h.header_len + h.length
+        if end > n:
+            break
+        frames += 1
+        pos = end
+    return True, frames, masked
+
+
+class Analyzer:
+    """Feed it packets; ``finish()`` returns the :class:`Analysis`."""
+
+    def __init__(
+        self,
+        path: str = "",
+        keep_frames: bool = True,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        redact: bool = True,
+    ) -> None:
+        self.capture = CaptureInfo(path=path)
+        self.store = Store(keep_frames=keep_frames, max_message=max_message)
+        self.redact = redact
+        self.flows: dict[tuple, tuple[Conn, int]] = {}
+        self.conns: list[Conn] = []
+        self.records: dict[int, Connection] = {}
+        self.handshakes: list[Handshake] = []
+        self.closing: list[Conn] = []
+        self._since_sweep = 0
+        self._last_ts = 0
+
+    def packet(self, ts: int, linktype: int, data: bytes, orig_len: int) -> None:
+        """One captured packet."""
+        cap = self.capture
+        cap.packets += 1
+        cap.bytes += orig_len
+        if ts < self._last_ts:
+            cap.timestamps_out_of_order += 1
+        else:
+            self._last_ts = ts
+        r = decode_tcp(linktype, data)
+        if r.__class__ is str:
+            sk = cap.skipped
+            sk[r] = sk.get(r, 0) + 1  # type: ignore[index]
+            return
+        src, dst, sport, dport, seq, ack, flags, start, wire = r  # type: ignore[misc]
+        cap.tcp_packets += 1
+        captured = len(data) - start
+        if captured >= wire:
+            payload = data[start : start + wire] if wire else b""
+            missing = 0
+        else:
+            payload = data[start:] if captured > 0 else b""
+            missing = wire - len(payload)
+            cap.truncated_packets += 1
+            cap.truncated_bytes += missing
+        ent = self.flows.get((src, sport, dst, dport))
+        if ent is None or (ent[0].closed and flags & SYN and not flags & ACK):
+            ent = self.new_conn(ts, src, sport, dst, dport)
+        ent[0].packet(ent[1], ts, seq, ack, flags, payload, missing)
+        self._since_sweep += 1
+        if self._since_sweep >= SWEEP_EVERY:
+            self.sweep(ts)
+
+    def new_conn(self, ts: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
+        old = self.flows.get((src, sport, dst, dport))
+        if old is not None and not old[0].done:
+            self.records[old[0].conn_id] = old[0].finish(ts)
+        addrs = (format_addr(src, sport), format_addr(dst, dport))
+        conn = Conn(self, len(self.conns) + 1, ts, addrs)
+        self.conns.append(conn)
+        ent = (conn, 0)
+        self.flows[(src, sport, dst, dport)] = ent
+        self.flows[(dst, dport, src, sport)] = (conn, 1)
+        return ent
+
+    def sweep(self, ts: int) -> None:
+        """Finalise connections closed long enough ago, freeing their state."""
+        self._since_sweep = 0
+        keep = []
+        for c in self.closing:
+            if c.done:
+                continue
+            if ts - c.closed_ts > SWEEP_AFTER:
+                self.records[c.conn_id] = c.finish(c.last)
+                for key in [k for k, v in self.flows.items() if v[0] is c]:
+                    del self.flows[key]
+            else:
+                keep.append(c)
+        self.closing = keep
+
+    def new_handshake(self, conn_id: int, req: Request) -> Handshake:
+        red = self.redact
+        protocols = req.joined("sec-websocket-protocol")
+        hs = Handshake(
+            conn_id=conn_id,
+            ts_request=req.ts,
+            method=req.method,
+            uri=redact_uri(req.target) if red else req.target,
+            http_version=req.version,
+            host=req.get("host"),
+            origin=req.get("origin"),
+            user_agent=req.get("user-agent"),
+            upgrade=req.joined("upgrade"),
+            connection=req.joined("connection"),
+            key=req.get("sec-websocket-key"),
+            version=req.joined("sec-websocket-version"),
+            protocols_offered=redact_tokens(protocols) if red and protocols else protocols,
+            extensions_offered=req.joined("sec-websocket-extensions"),
+            request_headers=[(k, redact_header(k, v) if red else v) for k, v in req.headers],
+        )
+        self.handshakes.append(hs)
+        return hs
+
+    def fill_response(self, hs: Handshake, resp: Response) -> None:
+        red = self.redact
+        hs.ts_response = resp.ts
+        hs.status = resp.status
+        hs.reason = resp.reason
+        hs.response_upgrade = resp.joined("upgrade")
+        hs.response_connection = resp.joined("connection")
+        hs.response_headers = [(k, redact_header(k, v) if red else v) for k, v in resp.headers]
+        if resp.status == 101:
+            hs.accept = resp.get("sec-websocket-accept")
+            if hs.key is not None:
+                hs.accept_expected = expected_accept(hs.key)
+                hs.accept_valid = hs.accept is not None and hs.accept.strip() == hs.accept_expected
+            else:
+                hs.accept_valid = None
+            sp = resp.get("sec-websocket-protocol")
+            hs.subprotocol = redact_tokens(sp) if red and sp else sp
+            hs.extensions = resp.joined("sec-websocket-extensions")
+            params = deflate_params(parse_extensions(resp.get_all("sec-websocket-extensions")))
+            hs.compressed = params is not None
+            hs.deflate = asdict(params) if params is not None else None
+            hs.outcome = HS_OK if hs.accept_valid is not False else HS_BAD_ACCEPT
+        else:
+            hs.outcome = HS_REJECTED
+
+    def finish(self, damage: str | None = None) -> Analysis:
+        """No more packets: finalise every connection and build the model."""
+        cap = self.capture
+        cap.damage = damage
+        end = self._last_ts
+        for c in self.conns:
+            if not c.done:
+                self.records[c.conn_id] = c.finish(c.last)
+        if self.conns:
+            cap.first_ts = min(c.start for c in self.conns)
+        connections = [self.records[c.conn_id] for c in self.conns]
+        if cap.first_ts is None and cap.packets:
+            cap.first_ts = end
+        cap.last_ts = end if cap.packets else None
+        for hs in self.handshakes:
+            if hs.status is None:
+                hs.outcome = HS_UNANSWERED
+        self.flows.clear()
+        return Analysis(cap, connections, self.handshakes, self.store)
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    keep_frames: bool = True,
+    max_message: int = DEFAULT_MAX_MESSAGE,
+    redact: bool = True,
+) -> Analysis:
+    """Read and analyse a capture file (``"-"`` for standard input).
+
+    Raises :class:`~wscap.errors.CaptureError` when the input is missing,
+    not a capture, or has no link type wscap can decode.  Damage part-way
+    through does not raise: it is recorded in ``analysis.capture.damage``.
+    """
+    reader = PacketReader(path)
+    an = Analyzer(reader.name, keep_frames=keep_frames, max_message=max_message, redact=redact)
+    an.capture.format = reader.format
+    packet = an.packet
+    with reader:
+        for ts, linktype, data, orig_len in reader:
+            packet(ts, linktype, data, orig_len)
+    an.capture.link_types = sorted(set(reader.link_types))
+    if reader.link_types and not any(lt in SUPPORTED_LINKTYPES for lt in reader.link_types):
+        names = ", ".join(str(lt) for lt in sorted(set(reader.link_types)))
+        raise CaptureError(f"{reader.name}: unsupported link type {names}")
+    return an.finish(reader.damage)

@@ -1,0 +1,240 @@
+"""The data model every output renders: capture, connections, handshakes,
+frames, messages, gaps and violations.
+
+Records are plain dataclasses; frames and messages, which can number in
+the millions, are kept column-wise in compact arrays
+(:class:`FrameTable`, :class:`MessageTable`) rather than as an object
+each.  Timestamps are integer nanoseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+# handshake outcomes
+HS_OK = "ok"
+HS_BAD_ACCEPT = "bad-accept"  # 101, but Sec-WebSocket-Accept is wrong or missing
+HS_REJECTED = "rejected"  # answered with something other than 101
+HS_UNANSWERED = "unanswered"
+HS_NOT_CAPTURED = "not-captured"  # WebSocket recognised from its frames alone
+HANDSHAKE_STATES = (HS_OK, HS_BAD_ACCEPT, HS_REJECTED, HS_UNANSWERED, HS_NOT_CAPTURED)
+
+TCP_END_STATES = ("fin-client", "fin-server", "rst-client", "rst-server", "open")
+DIRECTIONS = ("client", "server")
+
+
+@dataclass(slots=True)
+class CaptureInfo:
+    """What was read, and what could not be used."""
+
+    path: str
+    format: str = ""
+    link_types: list[int] = field(default_factory=list)
+    packets: int = 0
+    bytes: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    tcp_packets: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> packets
+    truncated_packets: int = 0  # cut by the snaplen
+    truncated_bytes: int = 0
+    damage: str | None = None  # why reading stopped early, if it did
+    timestamps_out_of_order: int = 0
+
+
+@dataclass(slots=True)
+class Handshake:
+    """One HTTP request asking for a WebSocket upgrade, and its answer."""
+
+    conn_id: int
+    ts_request: int
+    method: str
+    uri: str
+    http_version: str
+    host: str | None
+    origin: str | None
+    user_agent: str | None
+    upgrade: str | None  # the request's Upgrade header as sent
+    connection: str | None
+    key: str | None
+    version: str | None
+    protocols_offered: str | None
+    extensions_offered: str | None
+    request_headers: list[tuple[str, str]]
+    ts_response: int | None = None
+    status: int | None = None
+    reason: str | None = None
+    response_upgrade: str | None = None
+    response_connection: str | None = None
+    accept: str | None = None
+    accept_expected: str | None = None
+    accept_valid: bool | None = None
+    subprotocol: str | None = None
+    extensions: str | None = None  # as accepted by the server
+    compressed: bool = False
+    deflate: dict[str, object] | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body_snippet: bytes = b""
+    body_len: int = 0
+    outcome: str = HS_UNANSWERED
+
+    @property
+    def latency_s(self) -> float | None:
+        if self.ts_response is None:
+            return None
+        return (self.ts_response - self.ts_request) / 1e9
+
+
+@dataclass(slots=True)
+class Gap:
+    """Bytes of one direction the capture does not have."""
+
+    conn_id: int
+    direction: str
+    offset: int  # stream offset of the first missing byte
+    length: int
+    ts: int
+
+
+@dataclass(slots=True)
+class ViolationRecord:
+    conn_id: int
+    ts: int
+    direction: str
+    code: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class Side:
+    """Per-direction facts of a connection (named by who sends)."""
+
+    addr: str = ""
+    packets: int = 0
+    bytes: int = 0  # TCP payload bytes on the wire (captured or not)
+    syn_ts: int | None = None
+    fin_ts: int | None = None
+    rst_ts: int | None = None
+    first_ts: int | None = None
+    last_ts: int | None = None
+    frames: int = 0
+    frame_bytes: int = 0
+    messages: int = 0
+    close_ts: int | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    gaps: int = 0
+    gap_bytes: int = 0
+    dup_bytes: int = 0
+    unparsed_bytes: int = 0
+
+
+@dataclass(slots=True)
+class Connection:
+    conn_id: int
+    client: Side
+    server: Side
+    start: int
+    end: int
+    roles_from: str  # how client/server was decided: syn, http, masking, port
+    websocket: bool = False
+    handshake: str | None = None
+    http_status: int | None = None
+    accept_valid: bool | None = None
+    subprotocol: str | None = None
+    extensions: str | None = None
+    compressed: bool = False
+    http_requests: int = 0
+    max_idle_ns: int = 0
+
+    @property
+    def first_close(self) -> str | None:
+        c, s = self.client.close_ts, self.server.close_ts
+        if c is None and s is None:
+            return None
+        if s is None or (c is not None and c <= s):
+            return "client"
+        return "server"
+
+    @property
+    def tcp_end(self) -> str:
+        events = []
+        for name, side in (("client", self.client), ("server", self.server)):
+            if side.fin_ts is not None:
+                events.append((side.fin_ts, "fin-" + name))
+            if side.rst_ts is not None:
+                events.append((side.rst_ts, "rst-" + name))
+        if not events:
+            return "open"
+        return min(events)[1]
+
+
+class FrameTable:
+    """Frames, column-wise: about 40 bytes a frame."""
+
+    __slots__ = (
+        "conn_id",
+        "ts",
+        "ts_end",
+        "flags",
+        "opcode",
+        "payload_len",
+        "close_code",
+        "violation",
+        "codes",
+    )
+
+    def __init__(self) -> None:
+        self.conn_id = array("l")
+        self.ts = array("q")
+        self.ts_end = array("q")
+        # bit 0 direction (1 = server), bit 1 fin, bits 2-4 rsv, bit 5 masked, bit 6 incomplete
+        self.flags = array("B")
+        self.opcode = array("B")
+        self.payload_len = array("Q")
+        self.close_code = array("l")  # -1 = none
+        self.violation = array("H")  # index into codes, 0 = none
+        self.codes: list[str | None] = [None]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def code_index(self, code: str | None) -> int:
+        if code is None:
+            return 0
+        try:
+            return self.codes.index(code)
+        except ValueError:
+            self.codes.append(code)
+            return len(self.codes) - 1
+
+
+class MessageTable:
+    """Messages, column-wise."""
+
+    __slots__ = (
+        "conn_id",
+        "ts_first",
+        "ts_last",
+        "flags",
+        "fragments",
+        "wire_bytes",
+        "payload_bytes",
+    )
+
+    def __init__(self) -> None:
+        self.conn_id = array("l")
+        self.ts_first = array("q")
+        self.ts_last = array("q")
+        # bit 0 direction (1 = server), bit 1 binary, bit 2 compressed,
+        # bit 3 utf8 valid, bit 4 utf8 unknown, bit 5 payload size unknown, bit 6 incomplete
+        self.flags = array("B")
+        self.fragments = array("l")
+        self.wire_bytes = array("q")
+        self.payload_bytes = array("q")
+
+    def __len__(self) -> int:
+        return len(self.ts_first)

@@ -1,0 +1,300 @@
+"""Messages from frames: one :class:`WsDirection` per direction of an
+upgraded connection.
+
+Takes the :class:`~wscap.frames.FrameParser` events, assembles fragmented
+messages (control frames may come between fragments), inflates
+permessage-deflate messages, checks UTF-8 across fragments and close
+reasons, reads close codes, and records every frame, message and
+violation into the shared :class:`Store`.  No I/O.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from .deflate import DEFAULT_MAX_MESSAGE, DeflateParams, Inflater
+from .frames import FrameHeader, FrameParser, Violation
+from .model import FrameTable, Gap, MessageTable, Side, ViolationRecord
+
+_utf8 = codecs.getincrementaldecoder("utf-8")
+
+# RFC 6455 7.4.1 plus the IANA-registered 1012-1014; 3000-4999 are for
+# libraries, frameworks and applications.
+VALID_CLOSE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
+
+
+def close_code_valid(code: int) -> bool:
+    """May ``code`` be sent in a close frame (RFC 6455 7.4)?"""
+    return code in VALID_CLOSE_CODES or 3000 <= code <= 4999
+
+
+class Store:
+    """Where every direction of every connection writes its records."""
+
+    def __init__(self, keep_frames: bool = True, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+        self.keep_frames = keep_frames
+        self.max_message = max_message
+        self.frames = FrameTable()
+        self.messages = MessageTable()
+        self.violations: list[ViolationRecord] = []
+        self.gaps: list[Gap] = []
+        self.capped_messages = 0
+        self.capped_bytes = 0
+
+
+class WsDirection:
+    """One direction of a WebSocket connection, as a stream sink."""
+
+    def __init__(
+        self,
+        store: Store,
+        conn_id: int,
+        side: Side,
+        is_client: bool,
+        deflate: DeflateParams | None,
+        resync: bool = False,
+        unknown_ext: bool = False,
+    ) -> None:
+        """``unknown_ext``: the handshake was not captured, so RSV1 may mean
+        a compressed message that cannot be inflated (no context)."""
+        self.store = store
+        self.conn_id = conn_id
+        self.side = side
+        self.is_client = is_client
+        self.direction = "client" if is_client else "server"
+        self.dir_bit = 0 if is_client else 1
+        self.unknown_ext = unknown_ext
+        self.parser = FrameParser(is_client, rsv_ok=4 if deflate or unknown_ext else 0)
+        self.inflater: Inflater | None = None
+        if deflate is not None:
+            nct, bits = deflate.for_sender(is_client)
+            self.inflater = Inflater(nct, bits, store.max_message)
+        if resync:
+            self.parser.gap(0, 0)
+        # the message being assembled
+        self.msg_open = False
+        self.msg_binary = False
+        self.msg_compressed = False
+        self.msg_ts = 0
+        self.msg_frames = 0
+        self.msg_wire = 0
+        self.msg_payload = 0
+        self.msg_size_known = True
+        self.msg_utf8 = None  # incremental decoder while text is being checked
+        self.msg_utf8_state = 0  # 0 valid so far, 1 invalid, 2 unknown
+        self.msg_frame: FrameHeader | None = None  # frame whose payload is flowing in
+
+    # -- sink interface -----------------------------------------------------
+
+    def data(self, data: bytes, ts: int) -> None:
+        self._handle(self.parser.feed(data, ts))
+
+    def gap(self, length: int, ts: int) -> None:
+        if self.msg_open and self.parser.in_frame:
+            self._lose_payload()
+        self._handle(self.parser.gap(length, ts))
+        if self.msg_open and self.parser._state != 0:  # resynchronising: message lost
+            self._lose_payload()
+
+    def eof(self, ts: int) -> None:
+        self._handle(self.parser.eof(ts))
+        if self.msg_open:
+            self._finish_message(ts, incomplete=True)
+        self.side.unparsed_bytes += self.parser.skipped_bytes
+
+    # -- events -------------------------------------------------------------
+
+    def _handle(self, events: list[tuple]) -> None:
+        for ev in events:
+            kind = ev[0]
+            h = ev[1]
+            if kind == "data":
+                chunk = ev[2]
+                if h.opcode >= 8:
+                    h.payload = chunk if h.payload is None else h.payload + chunk
+                elif h is self.msg_frame:
+                    if self.msg_compressed:
+                        if self.inflater is not None:
+                            self.inflater.feed(
+                                chunk, self._check_utf8 if not self.msg_binary else None
+                            )
+                    elif not self.msg_binary:
+                        self._check_utf8(chunk)
+            elif kind == "start":
+                self._start(h)
+            else:
+                self._end(h)
+
+    def _violate(self, h: FrameHeader, code: str) -> None:
+        h.violations.append(code)
+
+    def _start(self, h: FrameHeader) -> None:
+        op = h.opcode
+        if self.side.close_ts is not None:
+            self._violate(h, Violation.DATA_AFTER_CLOSE.value)
+        if op == 1 or op == 2:
+            if self.msg_open:
+                self._violate(h, Violation.MESSAGE_INTERLEAVED.value)
+                self._finish_message(h.ts, incomplete=True)
+            self.msg_open = True
+            self.msg_size_known = True
+            self.msg_binary = op == 2
+            self.msg_compressed = bool(h.rsv & 4) and (
+                self.inflater is not None or self.unknown_ext
+            )
+            if self.msg_compressed and self.inflater is None:
+                self.msg_size_known = False
+            self.msg_ts = h.ts
+            self.msg_frames = 0
+            self.msg_wire = 0
+            self.msg_payload = 0
+            self.msg_utf8 = None if self.msg_binary or self.msg_compressed else _utf8()
+            self.msg_utf8_state = 0
+            if self.msg_compressed and self.inflater is not None:
+                self.msg_utf8 = None if self.msg_binary else _utf8()
+                self.inflater.start_message()
+                if self.inflater.broken:
+                    self._lose_payload()
+            self.msg_frame = h
+        elif op == 0:
+            if not self.msg_open:
+                self._violate(h, Violation.CONTINUATION_WITHOUT_START.value)
+                self.msg_frame = None
+            else:
+                if h.rsv & 4:
+                    self._violate(h, Violation.RSV1_ON_CONTINUATION.value)
+                self.msg_frame = h
+
+    def _end(self, h: FrameHeader) -> None:
+        op = h.opcode
+        side = self.side
+        store = self.store
+        close_code = -1
+        if op == 8:
+            close_code = self._close(h)
+        elif op <= 2 and h is self.msg_frame:
+            self.msg_frames += 1
+            self.msg_wire += h.length
+            if h.lost:
+                self._lose_payload()
+            if not self.msg_compressed:
+                self.msg_payload += h.length  # known from the header even if bytes were lost
+            if h.fin:
+                self._finish_message(h.ts_end, incomplete=False, last=h)
+            self.msg_frame = None
+        side.frames += 1
+        side.frame_bytes += h.header_len + h.length
+        first = None
+        if h.violations:
+            first = h.violations[0]
+            for code in h.violations:
+                store.violations.append(ViolationRecord(self.conn_id, h.ts, self.direction, code))
+        if store.keep_frames:
+            f = store.frames
+            f.conn_id.append(self.conn_id)
+            f.ts.append(h.ts)
+            f.ts_end.append(h.ts_end)
+            f.flags.append(
+                self.dir_bit | (h.fin << 1) | (h.rsv << 2) | (h.masked << 5) | ((h.lost > 0) << 6)
+            )
+            f.opcode.append(h.opcode)
+            f.payload_len.append(h.length)
+            f.close_code.append(close_code)
+            f.violation.append(f.code_index(first))
+
+    def _close(self, h: FrameHeader) -> int:
+        payload = h.payload or b""
+        code = -1
+        reason = None
+        if h.lost or len(payload) < h.length:
+            pass  # close payload not (fully) captured
+        elif len(payload) == 1:
+            self._violate(h, Violation.CLOSE_PAYLOAD_ONE_BYTE.value)
+        elif len(payload) >= 2:
+            code = (payload[0] << 8) | payload[1]
+            if not close_code_valid(code):
+                self._violate(h, Violation.INVALID_CLOSE_CODE.value)
+            try:
+                reason = payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                self._violate(h, Violation.INVALID_UTF8_CLOSE_REASON.value)
+                reason = payload[2:].decode("utf-8", "replace")
+        side = self.side
+        if side.close_ts is None:
+            side.close_ts = h.ts
+            side.close_code = code if code >= 0 else None
+            side.close_reason = reason
+        return code
+
+    # -- messages -----------------------------------------------------------
+
+    def _check_utf8(self, data: bytes) -> None:
+        dec = self.msg_utf8
+        if dec is None:
+            return
+        try:
+            dec.decode(data)
+        except UnicodeDecodeError:
+            self.msg_utf8_state = 1
+            self.msg_utf8 = None
+            if self.msg_frame is not None:
+                self._violate(self.msg_frame, Violation.INVALID_UTF8_TEXT.value)
+
+    def _lose_payload(self) -> None:
+        """Part of the current message's payload is missing."""
+        self.msg_size_known = self.msg_size_known and not self.msg_compressed
+        if self.msg_utf8_state == 0:
+            self.msg_utf8_state = 2
+        self.msg_utf8 = None
+        if self.msg_compressed and self.inflater is not None:
+            self.inflater.lose()
+            self.msg_size_known = False
+
+    def _finish_message(self, ts: int, incomplete: bool, last: FrameHeader | None = None) -> None:
+        inf = self.inflater
+        if self.msg_compressed and inf is not None:
+            if not incomplete:
+                inf.end_message(self._check_utf8 if not self.msg_binary else None)
+            if inf.error is not None and last is not None:
+                self._violate(last, Violation.DEFLATE_ERROR.value)
+            if inf.capped_bytes:
+                self.store.capped_messages += 1
+                self.store.capped_bytes += inf.capped_bytes
+                self.msg_size_known = False
+            elif inf.broken:
+                self.msg_size_known = False
+            self.msg_payload = inf.produced
+        dec = self.msg_utf8
+        if dec is not None and not incomplete:
+            try:
+                dec.decode(b"", True)
+            except UnicodeDecodeError:
+                self.msg_utf8_state = 1
+                if last is not None:
+                    self._violate(last, Violation.INVALID_UTF8_TEXT.value)
+        elif dec is not None and incomplete and self.msg_utf8_state == 0:
+            self.msg_utf8_state = 2
+        if self.msg_compressed and not self.msg_size_known and self.msg_utf8_state == 0:
+            self.msg_utf8_state = 2
+        self.msg_open = False
+        self.msg_utf8 = None
+        self.msg_frame = None
+        self.side.messages += 1
+        m = self.store.messages
+        m.conn_id.append(self.conn_id)
+        m.ts_first.append(self.msg_ts)
+        m.ts_last.append(ts)
+        m.flags.append(
+            self.dir_bit
+            | (self.msg_binary << 1)
+            | (self.msg_compressed << 2)
+            | ((self.msg_utf8_state == 0 and not self.msg_binary) << 3)
+            | ((self.msg_utf8_state == 2 and not self.msg_binary) << 4)
+            | ((not self.msg_size_known) << 5)
+            | (incomplete << 6)
+        )
+        m.fragments.append(self.msg_frames)
+        m.wire_bytes.append(self.msg_wire)
+        m.payload_bytes.append(self.msg_payload if self.msg_size_known else -1)
