@@ -315,6 +315,8 @@ class RawEnd:
             return None
         name = opcode_name(op)
         other = "server" if self.side == "client" else "client"
+        if name == "close" and self.log.close_observed is None:
+            self.log.close_observed = close_code_of(name, data) or 1005
         self.log.frame(False, FrameRec(
             t=time.time(), direction=other, opcode=name, fin=fin, rsv1=rsv1, masked=masked,
             payload_len=len(data), plain_len=len(data), close_code=close_code_of(name, data),

@@ -179,6 +179,11 @@ def record(sc: Scenario, outdir: Path) -> tuple[Path, Path]:
                         pass
 
         asyncio.run(main())
+        for lg in lab.logs:
+            # a raw end that saw no close frame observed an abnormal closure
+            if (lg.peer_kind == "raw" and lg.close_observed is None
+                    and lg.handshake.get("status") == 101):
+                lg.close_observed = 1006
         if lab.capture is None:
             raise RuntimeError(f"scenario {sc.name} started no capture")
         lab.capture.stop()

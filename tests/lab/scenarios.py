@@ -230,14 +230,22 @@ async def close_1011_and_rst(lab: Lab) -> None:
 
 
 async def unanswered_pings(lab: Lab) -> None:
+    answered = 2
+
     async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         end = RawEnd("server", reader, writer, lab.logs)
         await raw_server_handshake(end)
-        await end.wait_eof(5)   # reads and records, never answers anything
+        pongs = 0
+        # answer the first pings, then go silent: no pong, no close reply
+        while (fr := await end.recv_frame()) is not None:
+            if fr[0] == "ping" and pongs < answered:
+                await end.send_frame(10, fr[1])
+                pongs += 1
         await end.close()
 
     _, port = await lab.raw_server(server)
-    lab.planned.update(ping_interval_s=0.4, ping_timeout_s=0.8, close_timeout_s=0.5)
+    lab.planned.update(ping_interval_s=0.4, ping_timeout_s=0.8, close_timeout_s=0.5,
+                       pings_answered=answered)
     await lab.start_capture(ANY2)
     async with connect(f"ws://127.0.0.1:{port}/", create_connection=lab.client_cls,
                        ping_interval=0.4, ping_timeout=0.8, close_timeout=0.5,
@@ -325,8 +333,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              ipv6_large, LO),
     Scenario("close-1011-rst", "server closes with 1011; a raw client aborts with RST "
              "(SO_LINGER 0)", close_1011_and_rst, DUMPCAP),
-    Scenario("unanswered-pings", "raw server never answers pings; the websockets client "
-             "closes with 1011 after its ping timeout", unanswered_pings, ANY2),
+    Scenario("unanswered-pings", "raw server answers two pings, then stops answering; "
+             "the websockets client closes with 1011 after its ping timeout", unanswered_pings, ANY2),
     Scenario("mid-stream", "the capture starts after the handshake", mid_stream, LO),
     Scenario("snaplen-80", "tcpdump -s 80: payloads cut after 14 bytes", snaplen, SNAP80),
     Scenario("fifty-connections", "50 clients at once through nginx", fifty, ANY1),
