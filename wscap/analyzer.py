@@ -635,6 +635,8 @@ class Analyzer:
             if hs.status is None:
                 hs.outcome = HS_UNANSWERED
         self.flows.clear()
+        self.store.frames.sort()
+        self.store.messages.sort()
         return Analysis(cap, connections, self.handshakes, self.store)
 
 

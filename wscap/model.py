@@ -10,6 +10,8 @@ each.  Timestamps are integer nanoseconds since the epoch (UTC).
 from __future__ import annotations
 
 from array import array
+
+import numpy as np
 from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 1
@@ -202,6 +204,23 @@ class FrameTable:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def sort(self) -> None:
+        """Order rows by start time (stable); parsing order is per direction."""
+        _sort_columns(
+            self,
+            "ts",
+            (
+                "conn_id",
+                "ts",
+                "ts_end",
+                "flags",
+                "opcode",
+                "payload_len",
+                "close_code",
+                "violation",
+            ),
+        )
+
     def code_index(self, code: str | None) -> int:
         if code is None:
             return 0
@@ -238,3 +257,22 @@ class MessageTable:
 
     def __len__(self) -> int:
         return len(self.ts_first)
+
+    def sort(self) -> None:
+        """Order rows by first-frame time (stable)."""
+        _sort_columns(
+            self,
+            "ts_first",
+            ("conn_id", "ts_first", "ts_last", "flags", "fragments", "wire_bytes", "payload_bytes"),
+        )
+
+
+def _sort_columns(table: object, key: str, columns: tuple[str, ...]) -> None:
+    ts = np.frombuffer(getattr(table, key), dtype=np.int64)
+    if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+        return
+    order = np.argsort(ts, kind="stable")
+    for name in columns:
+        col = getattr(table, name)
+        arr = np.frombuffer(col, dtype=col.typecode if col.typecode != "l" else np.int_)
+        setattr(table, name, array(col.typecode, arr[order].tobytes()))
