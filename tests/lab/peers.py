@@ -52,26 +52,51 @@ class _Tap(Extension):
             self.state["plain_out"] = len(frame.data)
         else:
             op = opcode_name(int(frame.opcode))
-            self.log.frame(True, FrameRec(
-                t=time.time(), direction=self.log.side, opcode=op, fin=frame.fin,
-                rsv1=frame.rsv1, masked=self.masked, payload_len=len(frame.data),
-                plain_len=self.state.pop("plain_out", len(frame.data)),
-                close_code=close_code_of(op, frame.data),
-                close_reason=frame.data[2:].decode("utf-8", "replace") if op == "close" else None))
+            self.log.frame(
+                True,
+                FrameRec(
+                    t=time.time(),
+                    direction=self.log.side,
+                    opcode=op,
+                    fin=frame.fin,
+                    rsv1=frame.rsv1,
+                    masked=self.masked,
+                    payload_len=len(frame.data),
+                    plain_len=self.state.pop("plain_out", len(frame.data)),
+                    close_code=close_code_of(op, frame.data),
+                    close_reason=frame.data[2:].decode("utf-8", "replace")
+                    if op == "close"
+                    else None,
+                ),
+            )
         return frame
 
     def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
         if self.stage == "wire":
             self.state["wire_in"] = (len(frame.data), frame.rsv1, time.time())
         else:
-            wire_len, rsv1, t = self.state.pop("wire_in", (len(frame.data), frame.rsv1, time.time()))
+            wire_len, rsv1, t = self.state.pop(
+                "wire_in", (len(frame.data), frame.rsv1, time.time())
+            )
             op = opcode_name(int(frame.opcode))
             other = "server" if self.log.side == "client" else "client"
-            self.log.frame(False, FrameRec(
-                t=t, direction=other, opcode=op, fin=frame.fin, rsv1=rsv1,
-                masked=not self.masked, payload_len=wire_len, plain_len=len(frame.data),
-                close_code=close_code_of(op, frame.data),
-                close_reason=frame.data[2:].decode("utf-8", "replace") if op == "close" else None))
+            self.log.frame(
+                False,
+                FrameRec(
+                    t=t,
+                    direction=other,
+                    opcode=op,
+                    fin=frame.fin,
+                    rsv1=rsv1,
+                    masked=not self.masked,
+                    payload_len=wire_len,
+                    plain_len=len(frame.data),
+                    close_code=close_code_of(op, frame.data),
+                    close_reason=frame.data[2:].decode("utf-8", "replace")
+                    if op == "close"
+                    else None,
+                ),
+            )
         return frame
 
 
@@ -125,14 +150,47 @@ def _tap_protocol(proto: Any, log: ConnLog) -> None:
     proto.extensions = existing
 
 
+def peer_end_pending(sock: Any) -> str | None:
+    """Has the peer's FIN or RST already reached this socket (not yet read)?
+
+    Looked at just before this end sends its own FIN, so that "who closed
+    first" is what the kernel saw, not when the event loop got round to
+    running our EOF callback.  On loopback a FIN is queued at the receiver by
+    the time the sender's close() returns.
+    """
+    if sock is None:
+        return None
+    try:
+        # asyncio hands out a TransportSocket wrapper without recv(): use a dup
+        # of the descriptor (same kernel socket)
+        with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+            data = dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except ConnectionResetError:
+        return "rst"
+    except OSError:
+        return None
+    return "fin" if data == b"" else None
+
+
+def _note_close(log: ConnLog, sock: Any) -> None:
+    if log.sent_end is None:
+        pending = peer_end_pending(sock)
+        if pending is not None:
+            log.mark_received_end(pending)
+    log.mark_sent_end("fin")
+
+
 def _wrap_transport(transport: Any, log: ConnLog) -> None:
+    sock = transport.get_extra_info("socket")
     for name in ("write_eof", "close", "abort"):
         orig = getattr(transport, name)
 
         def wrapped(*a: Any, _orig: Any = orig, _name: str = name) -> Any:
             if transport.is_closing() and _name != "abort":
                 return _orig(*a)
-            log.mark_sent_end("fin")
+            _note_close(log, sock)
             return _orig(*a)
         setattr(transport, name, wrapped)
 
@@ -173,25 +231,31 @@ class _LabMixin:
         hs: dict[str, Any] = log.handshake
         if req is not None:
             key = req.headers.get("Sec-WebSocket-Key")
-            hs.update({
-                "upgrade_requested": "websocket" in req.headers.get("Upgrade", "").lower(),
-                "method": "GET", "uri": req.path, "host": req.headers.get("Host"),
-                "key": key,
-                "request_headers": dict(req.headers.raw_items()),
-                "extensions_offered": req.headers.get("Sec-WebSocket-Extensions"),
-            })
+            hs.update(
+                {
+                    "upgrade_requested": "websocket" in req.headers.get("Upgrade", "").lower(),
+                    "method": "GET",
+                    "uri": req.path,
+                    "host": req.headers.get("Host"),
+                    "key": key,
+                    "request_headers": dict(req.headers.raw_items()),
+                    "extensions_offered": req.headers.get("Sec-WebSocket-Extensions"),
+                }
+            )
         if resp is not None:
             accept = resp.headers.get("Sec-WebSocket-Accept")
             key = hs.get("key")
-            hs.update({
-                "status": resp.status_code,
-                "reason": resp.reason_phrase,
-                "accept": accept,
-                "accept_valid": (accept == expected_accept(key)) if accept and key else None,
-                "extensions_accepted": resp.headers.get("Sec-WebSocket-Extensions"),
-                "subprotocol": resp.headers.get("Sec-WebSocket-Protocol"),
-                "response_headers": dict(resp.headers.raw_items()),
-            })
+            hs.update(
+                {
+                    "status": resp.status_code,
+                    "reason": resp.reason_phrase,
+                    "accept": accept,
+                    "accept_valid": (accept == expected_accept(key)) if accept and key else None,
+                    "extensions_accepted": resp.headers.get("Sec-WebSocket-Extensions"),
+                    "subprotocol": resp.headers.get("Sec-WebSocket-Protocol"),
+                    "response_headers": dict(resp.headers.raw_items()),
+                }
+            )
         if hs.get("status") == 101 and log.close_observed is None:
             log.close_observed = self.close_code  # type: ignore[attr-defined]
         exc = self.protocol.handshake_exc  # type: ignore[attr-defined]
@@ -242,8 +306,9 @@ def server_class(logs: list[ConnLog]) -> type[ServerConnection]:
 # --------------------------------------------------------------------------
 # raw peers
 # --------------------------------------------------------------------------
-def build_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool,
-                rsv1: bool = False) -> bytes:
+def build_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask: bool, rsv1: bool = False
+) -> bytes:
     head1 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     n = len(payload)
     m = 0x80 if mask else 0
@@ -279,8 +344,13 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bool, bool, boo
 class RawEnd:
     """A raw-socket endpoint that records what it sends and receives."""
 
-    def __init__(self, side: str, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, logs: list[ConnLog]) -> None:
+    def __init__(
+        self,
+        side: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        logs: list[ConnLog],
+    ) -> None:
         self.side = side
         self.reader = reader
         self.writer = writer
@@ -290,17 +360,28 @@ class RawEnd:
         self.log.remote = fmt_addr(writer.get_extra_info("peername"))
         logs.append(self.log)
 
-    async def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True,
-                         mask: bool | None = None) -> None:
+    async def send_frame(
+        self, opcode: int, payload: bytes, *, fin: bool = True, mask: bool | None = None
+    ) -> None:
         if mask is None:
             mask = self.side == "client"
         op = opcode_name(opcode)
         self.writer.write(build_frame(opcode, payload, fin=fin, mask=mask))
-        self.log.frame(True, FrameRec(
-            t=time.time(), direction=self.side, opcode=op, fin=fin, rsv1=False,
-            masked=mask, payload_len=len(payload), plain_len=len(payload),
-            close_code=close_code_of(op, payload),
-            close_reason=payload[2:].decode("utf-8", "replace") if op == "close" else None))
+        self.log.frame(
+            True,
+            FrameRec(
+                t=time.time(),
+                direction=self.side,
+                opcode=op,
+                fin=fin,
+                rsv1=False,
+                masked=mask,
+                payload_len=len(payload),
+                plain_len=len(payload),
+                close_code=close_code_of(op, payload),
+                close_reason=payload[2:].decode("utf-8", "replace") if op == "close" else None,
+            ),
+        )
         await self.writer.drain()
 
     async def recv_frame(self) -> tuple[str, bytes] | None:
@@ -317,10 +398,21 @@ class RawEnd:
         other = "server" if self.side == "client" else "client"
         if name == "close" and self.log.close_observed is None:
             self.log.close_observed = close_code_of(name, data) or 1005
-        self.log.frame(False, FrameRec(
-            t=time.time(), direction=other, opcode=name, fin=fin, rsv1=rsv1, masked=masked,
-            payload_len=len(data), plain_len=len(data), close_code=close_code_of(name, data),
-            close_reason=data[2:].decode("utf-8", "replace") if name == "close" else None))
+        self.log.frame(
+            False,
+            FrameRec(
+                t=time.time(),
+                direction=other,
+                opcode=name,
+                fin=fin,
+                rsv1=rsv1,
+                masked=masked,
+                payload_len=len(data),
+                plain_len=len(data),
+                close_code=close_code_of(name, data),
+                close_reason=data[2:].decode("utf-8", "replace") if name == "close" else None,
+            ),
+        )
         return name, data
 
     async def wait_eof(self, timeout: float) -> None:
@@ -334,8 +426,7 @@ class RawEnd:
 
     async def close(self) -> None:
         """Close with FIN."""
-        if self.log.sent_end is None:
-            self.log.mark_sent_end("fin")
+        _note_close(self.log, self.writer.get_extra_info("socket"))
         self.writer.close()
         try:
             await self.writer.wait_closed()
@@ -365,22 +456,32 @@ def new_key() -> str:
     return base64.b64encode(os.urandom(16)).decode()
 
 
-async def raw_client_handshake(end: RawEnd, host: str, path: str = "/") -> tuple[int, dict[str, str]]:
+async def raw_client_handshake(
+    end: RawEnd, host: str, path: str = "/"
+) -> tuple[int, dict[str, str]]:
     """Send an Upgrade request (no extensions), read the response head."""
     key = new_key()
-    req = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-           "Sec-WebSocket-Version: 13\r\nUser-Agent: wscap-lab-raw\r\n\r\n")
+    req = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\nUser-Agent: wscap-lab-raw\r\n\r\n"
+    )
     end.writer.write(req.encode())
     await end.writer.drain()
     status_line, headers = await read_http_head(end.reader)
     status = int(status_line.split()[1])
     accept = headers.get("sec-websocket-accept")
     end.log.handshake = {
-        "upgrade_requested": True, "method": "GET", "uri": path, "host": host, "key": key,
-        "status": status, "accept": accept,
+        "upgrade_requested": True,
+        "method": "GET",
+        "uri": path,
+        "host": host,
+        "key": key,
+        "status": status,
+        "accept": accept,
         "accept_valid": accept == expected_accept(key) if accept else None,
-        "extensions_offered": None, "extensions_accepted": headers.get("sec-websocket-extensions"),
+        "extensions_offered": None,
+        "extensions_accepted": headers.get("sec-websocket-extensions"),
         "subprotocol": None,
     }
     return status, headers
@@ -393,14 +494,23 @@ async def raw_server_handshake(end: RawEnd, *, wrong_accept: bool = False) -> No
     accept = expected_accept(key)
     if wrong_accept:
         accept = expected_accept(key + "x")
-    end.writer.write((
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept}\r\nServer: wscap-lab-raw\r\n\r\n").encode())
+    end.writer.write(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\nServer: wscap-lab-raw\r\n\r\n"
+        ).encode()
+    )
     await end.writer.drain()
     end.log.handshake = {
-        "upgrade_requested": True, "method": line.split()[0], "uri": line.split()[1],
-        "host": headers.get("host"), "key": key, "status": 101, "accept": accept,
+        "upgrade_requested": True,
+        "method": line.split()[0],
+        "uri": line.split()[1],
+        "host": headers.get("host"),
+        "key": key,
+        "status": 101,
+        "accept": accept,
         "accept_valid": accept == expected_accept(key),
         "extensions_offered": headers.get("sec-websocket-extensions"),
-        "extensions_accepted": None, "subprotocol": None,
+        "extensions_accepted": None,
+        "subprotocol": None,
     }
