@@ -627,6 +627,7 @@ class Generator_:
             yield from self._ws_conn(c, lifetime, rng)
         finally:
             self.active -= 1
+            c.comp = [None, None]  # free the deflate contexts (~270 KB each)
 
     def _ws_conn(self, c: Conn, lifetime: int, rng: random.Random) -> Iterator[int]:
         t = self.now
