@@ -277,12 +277,35 @@ def client_class(logs: list[ConnLog]) -> type[ClientConnection]:
     return LabClientConnection
 
 
-def server_class(logs: list[ConnLog]) -> type[ServerConnection]:
-    """A ServerConnection subclass that appends its ConnLog to ``logs``."""
+def server_class(logs: list[ConnLog], reject_linger: float = 0.0) -> type[ServerConnection]:
+    """A ServerConnection subclass that appends its ConnLog to ``logs``.
+
+    ``reject_linger``: after rejecting a handshake, wait this long before
+    closing TCP (so that the other side's FIN comes first, deterministically).
+    """
 
     class LabServerConnection(_LabMixin, ServerConnection):
         lab_logs = logs
         lab_side = "server"
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            if reject_linger <= 0:
+                return
+            log = self.lab_log
+            for name in ("write_eof", "close"):
+                orig = getattr(transport, name)
+
+                def later(*a: Any, _orig: Any = orig) -> Any:
+                    status = log.handshake.get("status")
+                    if status is None or status == 101:
+                        return _orig(*a)
+                    if "reject_linger_s" not in log.handshake:
+                        log.handshake["reject_linger_s"] = reject_linger
+                        log.notes.append(f"server lingers {reject_linger}s after rejecting")
+                    asyncio.get_running_loop().call_later(reject_linger, _orig, *a)
+                    return None
+                setattr(transport, name, later)
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
@@ -292,6 +315,7 @@ def server_class(logs: list[ConnLog]) -> type[ServerConnection]:
 
             def send_response(response: Any) -> None:
                 self.response = response
+                self.lab_log.handshake["status"] = response.status_code
                 exc = proto.handshake_exc
                 if exc is not None and self.request is None:
                     self.lab_log.handshake["request_error"] = f"{type(exc).__name__}: {exc}"

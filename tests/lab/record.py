@@ -47,18 +47,23 @@ class Lab:
     def client_cls(self) -> Any:
         return client_class(self.logs)
 
-    async def ws_server(self, handler: Callable[[Any], Awaitable[None]], host: str = "127.0.0.1",
-                        **kw: Any) -> tuple[Server, int]:
+    async def ws_server(
+        self, handler: Callable[[Any], Awaitable[None]], host: str = "127.0.0.1", **kw: Any
+    ) -> tuple[Server, int]:
         """A websockets server on a fresh loopback port (instrumented)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         port = self.port(family)
-        srv = await serve(handler, host, port, create_connection=server_class(self.logs), **kw)
+        linger = float(kw.pop("reject_linger", 0.0))
+        srv = await serve(handler, host, port,
+                          create_connection=server_class(self.logs, reject_linger=linger), **kw)
         self.servers.append(srv)
         return srv, port
 
-    async def raw_server(self, handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                                 Awaitable[None]],
-                         host: str = "127.0.0.1") -> tuple[asyncio.Server, int]:
+    async def raw_server(
+        self,
+        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+        host: str = "127.0.0.1",
+    ) -> tuple[asyncio.Server, int]:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         port = self.port(family)
         srv = await asyncio.start_server(handler, host, port)
@@ -66,19 +71,30 @@ class Lab:
         return srv, port
 
     # -- proxies -----------------------------------------------------------
-    async def nginx(self, backend_port: int, read_timeout: float = 3.0,
-                    send_timeout: float = 3.0) -> Nginx:
-        px = Nginx(self.workdir, self.procs, self.port(), f"127.0.0.1:{backend_port}",
-                   {"proxy_read_timeout": read_timeout, "proxy_send_timeout": send_timeout})
+    async def nginx(
+        self, backend_port: int, read_timeout: float = 3.0, send_timeout: float = 3.0
+    ) -> Nginx:
+        px = Nginx(
+            self.workdir,
+            self.procs,
+            self.port(),
+            f"127.0.0.1:{backend_port}",
+            {"proxy_read_timeout": read_timeout, "proxy_send_timeout": send_timeout},
+        )
         await asyncio.to_thread(px.start)
         self.proxy = px
         return px
 
-    async def haproxy(self, backend_port: int, tunnel: float = 1.5, client: float = 5.0,
-                      server: float = 5.0) -> HAProxy:
-        px = HAProxy(self.workdir, self.procs, self.port(), f"127.0.0.1:{backend_port}",
-                     {"timeout_tunnel": tunnel, "timeout_client": client,
-                      "timeout_server": server})
+    async def haproxy(
+        self, backend_port: int, tunnel: float = 1.5, client: float = 5.0, server: float = 5.0
+    ) -> HAProxy:
+        px = HAProxy(
+            self.workdir,
+            self.procs,
+            self.port(),
+            f"127.0.0.1:{backend_port}",
+            {"timeout_tunnel": tunnel, "timeout_client": client, "timeout_server": server},
+        )
         await asyncio.to_thread(px.start)
         self.proxy = px
         return px
@@ -97,8 +113,14 @@ class Lab:
         """Sleep with nothing sent by the scenario; record planned vs actual."""
         t0 = time.time()
         await asyncio.sleep(seconds)
-        self.idle.append({"label": label, "planned_s": seconds, "t": round(t0, 6),
-                          "actual_s": round(time.time() - t0, 6)})
+        self.idle.append(
+            {
+                "label": label,
+                "planned_s": seconds,
+                "t": round(t0, 6),
+                "actual_s": round(time.time() - t0, 6),
+            }
+        )
 
 
 @dataclass
@@ -107,7 +129,7 @@ class Scenario:
     description: str
     run: Callable[[Lab], Awaitable[None]]
     capture: CaptureSpec
-    keep: bool = True          # small enough to keep in captures/lab/
+    keep: bool = True  # small enough to keep in captures/lab/
     timeout: float = 30.0
 
 
@@ -127,7 +149,9 @@ def _pair(lab: Lab) -> list[dict[str, Any]]:
         out.append((c.connected_at or 0.0, role, c, s))
     for s in servers:
         if id(s) not in used:
-            out.append((s.connected_at or 0.0, "proxy-backend" if proxy_listen else "direct", None, s))
+            out.append(
+                (s.connected_at or 0.0, "proxy-backend" if proxy_listen else "direct", None, s)
+            )
     out.sort(key=lambda x: x[0])
     return [connection_truth(f"c{i + 1}", role, c, s) for i, (_, role, c, s) in enumerate(out)]
 
@@ -144,9 +168,9 @@ def _linktype(path: Path) -> int | None:
     if magic == b"\x0a\x0d\x0d\x0a":  # pcapng: SHB then IDB
         bo = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
         shb_len = struct.unpack(bo + "I", data[4:8])[0]
-        btype, _ = struct.unpack(bo + "II", data[shb_len:shb_len + 8])
+        btype, _ = struct.unpack(bo + "II", data[shb_len : shb_len + 8])
         if btype == 1:
-            return int(struct.unpack(bo + "H", data[shb_len + 8:shb_len + 10])[0])
+            return int(struct.unpack(bo + "H", data[shb_len + 8 : shb_len + 10])[0])
     return None
 
 
@@ -159,14 +183,20 @@ def record(sc: Scenario, outdir: Path) -> tuple[Path, Path]:
     workdir = Path(tempfile.mkdtemp(prefix=f"wscap-lab-{sc.name}-"))
     lab = Lab(sc.name, workdir)
     try:
+
         async def main() -> None:
             try:
                 async with asyncio.timeout(sc.timeout):
                     await sc.run(lab)
                     # let connection_lost callbacks land
                     deadline = time.monotonic() + 3
-                    while (any(lg.peer_kind == "websockets" and lg.connected_at and not lg.finished
-                               for lg in lab.logs) and time.monotonic() < deadline):
+                    while (
+                        any(
+                            lg.peer_kind == "websockets" and lg.connected_at and not lg.finished
+                            for lg in lab.logs
+                        )
+                        and time.monotonic() < deadline
+                    ):
                         await asyncio.sleep(0.02)
             finally:
                 for srv in lab.servers:
@@ -181,8 +211,11 @@ def record(sc: Scenario, outdir: Path) -> tuple[Path, Path]:
         asyncio.run(main())
         for lg in lab.logs:
             # a raw end that saw no close frame observed an abnormal closure
-            if (lg.peer_kind == "raw" and lg.close_observed is None
-                    and lg.handshake.get("status") == 101):
+            if (
+                lg.peer_kind == "raw"
+                and lg.close_observed is None
+                and lg.handshake.get("status") == 101
+            ):
                 lg.close_observed = 1006
         if lab.capture is None:
             raise RuntimeError(f"scenario {sc.name} started no capture")
@@ -194,12 +227,18 @@ def record(sc: Scenario, outdir: Path) -> tuple[Path, Path]:
         cap["linktype"] = LINKTYPES.get(lt, str(lt)) if lt is not None else cap["linktype"]
         conns = _pair(lab)
         for c in conns:
-            c["started_before_capture"] = bool(c["connected_at"] and
-                                               c["connected_at"] < lab.capture.started)
+            c["started_before_capture"] = bool(
+                c["connected_at"] and c["connected_at"] < lab.capture.started
+            )
         cap["started_after_handshake"] = any(c["started_before_capture"] for c in conns)
-        truth = build_truth(sc.name, sc.description, cap, conns,
-                            lab.proxy.describe() if lab.proxy else None,
-                            {**lab.planned, "idle": lab.idle})
+        truth = build_truth(
+            sc.name,
+            sc.description,
+            cap,
+            conns,
+            lab.proxy.describe() if lab.proxy else None,
+            {**lab.planned, "idle": lab.idle},
+        )
         cap_out = outdir / lab.capture.path.name
         shutil.copyfile(lab.capture.path, cap_out)
         truth_out = outdir / f"{sc.name}.truth.json"
