@@ -32,6 +32,7 @@ from .http import (
     Switched,
     looks_like_request,
     looks_like_response,
+    undecided,
 )
 from .model import (
     HS_BAD_ACCEPT,
@@ -70,12 +71,24 @@ def expected_accept(key: str) -> str:
 class Direction:
     """One direction of a TCP connection: reassembly in, parser out."""
 
-    __slots__ = ("conn", "idx", "mode", "http", "ws", "probe", "probe_bytes", "stats", "reasm")
+    __slots__ = (
+        "conn",
+        "idx",
+        "mode",
+        "head",
+        "http",
+        "ws",
+        "probe",
+        "probe_bytes",
+        "stats",
+        "reasm",
+    )
 
     def __init__(self, conn: Conn, idx: int) -> None:
         self.conn = conn
         self.idx = idx
         self.mode = NEW
+        self.head = b""  # first bytes, while too few to tell what they are
         self.http: HttpStream | None = None
         self.ws: WsDirection | None = None
         self.probe: list[tuple[bytes | int, int]] = []
@@ -194,6 +207,12 @@ class Conn:
     def stream_data(self, d: Direction, data: bytes, ts: int) -> None:
         mode = d.mode
         if mode == NEW:
+            if d.head:
+                data = d.head + data
+                d.head = b""
+            if undecided(data):
+                d.head = data
+                return
             peer = self.dirs[1 - d.idx]
             if peer.mode == HTTP_REQ:
                 mode = HTTP_RESP
@@ -236,7 +255,9 @@ class Conn:
         elif mode == WS:
             d.ws.gap(length, ts)  # type: ignore[union-attr]
         elif mode == NEW:
-            pass  # nothing seen yet: the parsers start after the hole
+            # nothing parsed yet: the parsers start after the hole
+            d.stats.unparsed_bytes += len(d.head)
+            d.head = b""
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -405,6 +426,7 @@ class Conn:
                 d.ws.eof(self.last)
             elif d.http is not None:
                 d.stats.unparsed_bytes += d.http.dropped_bytes + d.http.held_bytes
+            d.stats.unparsed_bytes += len(d.head)
         if self.client_idx is None:
             self.client_idx = self.guess_client_by_port()
             self.roles_from = "port"

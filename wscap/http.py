@@ -33,6 +33,17 @@ def looks_like_response(data: bytes) -> bool:
     return data[:5] == b"HTTP/"[: len(data[:5])] and len(data) >= 1
 
 
+_METHOD_PREFIX = re.compile(rb"[A-Z][A-Z-]{0,19}")
+
+
+def undecided(data: bytes) -> bool:
+    """Too short to tell: ``data`` is the beginning of a request line (a
+    method not yet followed by a space) or of ``HTTP/``."""
+    if len(data) < 5 and b"HTTP/".startswith(data):
+        return True
+    return len(data) <= 20 and _METHOD_PREFIX.fullmatch(data) is not None
+
+
 class _Headers:
     __slots__ = ()
 
