@@ -10,9 +10,9 @@ each.  Timestamps are integer nanoseconds since the epoch (UTC).
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass, field
 
 import numpy as np
-from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 1
 
