@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from .scenarios import SCENARIOS
+
     if args.cmd == "list":
         for s in SCENARIOS.values():
             print(f"{s.name:24} {s.capture.tool} -i {s.capture.interface}  {s.description}")
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab unavailable: {e}", file=sys.stderr)
         return 2
     from .record import record
+
     names = args.names or list(SCENARIOS)
     for n in names:
         t0 = time.monotonic()

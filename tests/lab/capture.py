@@ -17,7 +17,7 @@ _DUMPCAP_CAPTURED = re.compile(r"Packets captured:\s*(\d+)")
 _DUMPCAP_DROPS = re.compile(r"Packets received/dropped on interface '[^']*':\s*(\d+)/(\d+)")
 
 
-FULL_SNAPLEN = 65600   # > loopback MTU + link header: nothing is cut
+FULL_SNAPLEN = 65600  # > loopback MTU + link header: nothing is cut
 
 
 class CaptureError(RuntimeError):
@@ -28,10 +28,10 @@ class CaptureError(RuntimeError):
 class CaptureSpec:
     """How to capture: tool, interface, link type, snaplen."""
 
-    tool: str = "tcpdump"          # 'tcpdump' or 'dumpcap'
-    interface: str = "lo"          # 'lo' or 'any'
-    linktype: str | None = None    # e.g. 'LINUX_SLL2' for tcpdump -i any
-    snaplen: int | None = None     # None = tool default (262144)
+    tool: str = "tcpdump"  # 'tcpdump' or 'dumpcap'
+    interface: str = "lo"  # 'lo' or 'any'
+    linktype: str | None = None  # e.g. 'LINUX_SLL2' for tcpdump -i any
+    snaplen: int | None = None  # None = tool default (262144)
 
     @property
     def suffix(self) -> str:
@@ -61,8 +61,18 @@ class Capture:
             # snaplen bytes per packet, so the default 2 MiB ring holds only 8
             # packets at snaplen 262144.  Loopback's MTU is 65536, so a snaplen of
             # 65600 cuts nothing; with a 128 MiB ring that is ~2000 slots.
-            argv = [which("tcpdump") or "tcpdump", "-i", s.interface, "-U", "-B", "131072",
-                    "--immediate-mode", "-n", "-w", str(self.path)]
+            argv = [
+                which("tcpdump") or "tcpdump",
+                "-i",
+                s.interface,
+                "-U",
+                "-B",
+                "131072",
+                "--immediate-mode",
+                "-n",
+                "-w",
+                str(self.path),
+            ]
             if s.linktype:
                 argv += ["-y", s.linktype]
             argv += ["-s", str(s.snaplen or FULL_SNAPLEN)]
@@ -71,8 +81,16 @@ class Capture:
             argv += ["-Z", "root", self.bpf]
             ready = "listening on"
         elif s.tool == "dumpcap":
-            argv = [which("dumpcap") or "dumpcap", "-i", s.interface, "-n",
-                    "-w", str(self.path), "-f", self.bpf]
+            argv = [
+                which("dumpcap") or "dumpcap",
+                "-i",
+                s.interface,
+                "-n",
+                "-w",
+                str(self.path),
+                "-f",
+                self.bpf,
+            ]
             if s.snaplen:
                 argv += ["-s", str(s.snaplen)]
             ready = "Capturing on"
@@ -110,7 +128,9 @@ class Capture:
             raise CaptureError(f"{self.spec.tool} did not report drops: {self.stderr.strip()}")
         if self.packets_dropped:
             raise CaptureError(
-                f"{self.spec.tool} dropped {self.packets_dropped} packets; re-record: {self.stderr.strip()}")
+                f"{self.spec.tool} dropped {self.packets_dropped} packets; re-record: "
+                f"{self.stderr.strip()}"
+            )
         if not self.path.exists() or self.path.stat().st_size == 0:
             raise CaptureError(f"{self.spec.tool} wrote no file: {self.stderr.strip()}")
 
@@ -118,8 +138,11 @@ class Capture:
         s = self.spec
         linktype = s.linktype
         if linktype is None:
-            linktype = "EN10MB" if s.interface == "lo" else (
-                "LINUX_SLL2" if s.tool == "dumpcap" else "LINUX_SLL")
+            linktype = (
+                "EN10MB"
+                if s.interface == "lo"
+                else ("LINUX_SLL2" if s.tool == "dumpcap" else "LINUX_SLL")
+            )
         return {
             "file": self.path.name,
             "format": "pcapng" if s.tool == "dumpcap" else "pcap",

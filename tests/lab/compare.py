@@ -150,31 +150,42 @@ def _compare_conn(truth: dict[str, Any], tc: dict[str, Any], a: Any, cut: bool) 
             continue
         _eq(errs, f"frames_{d}", row[f"frames_{d}"], len(want))
         gk = [
-            (
-                _na(r.opcode),
-                bool(r.fin),
-                bool(r.rsv1),
-                bool(r.masked),
-                int(r.payload_len),
-                _na(r.close_code),
-            )
+            (_na(r.opcode), bool(r.fin), bool(r.masked), int(r.payload_len), _na(r.close_code))
             for r in got.itertuples()
         ]
-        wk = [
-            (f["opcode"], f["fin"], f["rsv1"], f["masked"], f["payload_len"], f["close_code"])
-            for f in want
-        ]
+        wk = [(f["opcode"], f["fin"], f["masked"], f["payload_len"], f["close_code"]) for f in want]
         if gk != wk:
             first = next(
-                (i for i, (g, w) in enumerate(zip(gk, wk)) if g != w), min(len(gk), len(wk))
+                (i for i, (g, w) in enumerate(zip(gk, wk, strict=False)) if g != w),
+                min(len(gk), len(wk)),
             )
             errs.append(
-                f"frames {d} differ from #{first} (opcode, fin, rsv1, masked, payload_len, "
+                f"frames {d} differ from #{first} (opcode, fin, masked, payload_len, "
                 f"close_code): wscap {gk[first : first + 3]}, truth {wk[first : first + 3]}"
                 f" ({len(gk)} vs {len(wk)} frames)"
             )
         else:
-            for i, (r, f) in enumerate(zip(got.itertuples(), want)):
+            g1 = [bool(r.rsv1) for r in got.itertuples()]
+            w1 = [bool(f["rsv1"]) for f in want]
+            if g1 != w1:
+                k = next(i for i, (g, w) in enumerate(zip(g1, w1, strict=False)) if g != w)
+                n = sum(g != w for g, w in zip(g1, w1, strict=False))
+                errs.append(
+                    f"frames {d}: rsv1 differs on {n} of {len(w1)} frames, first #{k} "
+                    f"({want[k]['opcode']}): wscap {g1[k]}, truth {w1[k]}"
+                )
+            # masking is the one RFC 6455 rule the lab breaks on purpose (raw
+            # peers); every other frame the peers sent is valid
+            for i, (r, f) in enumerate(zip(got.itertuples(), want, strict=False)):
+                bad_mask = f["masked"] != (d == "client")
+                has_violation = _na(r.violation) is not None
+                if bad_mask != has_violation:
+                    errs.append(
+                        f"frame {d} #{i} ({f['opcode']}, masked={f['masked']}): "
+                        f"violation {_na(r.violation)!r}, expected "
+                        f"{'a masking violation' if bad_mask else 'none'}"
+                    )
+            for i, (r, f) in enumerate(zip(got.itertuples(), want, strict=False)):
                 dt = abs((_ts(r.ts) or 0.0) - f["t"])
                 if dt > TS_TOLERANCE_S:
                     errs.append(f"frame {d} #{i} ({f['opcode']}): ts off by {dt:.3f}s")
@@ -206,7 +217,8 @@ def _compare_conn(truth: dict[str, Any], tc: dict[str, Any], a: Any, cut: bool) 
             wmk = [w[:3] for w in wmk]
         if gm != wmk:
             first = next(
-                (i for i, (g, w) in enumerate(zip(gm, wmk)) if g != w), min(len(gm), len(wmk))
+                (i for i, (g, w) in enumerate(zip(gm, wmk, strict=False)) if g != w),
+                min(len(gm), len(wmk)),
             )
             errs.append(
                 f"messages {d} differ from #{first} (type, fragments, wire_bytes, "

@@ -21,12 +21,16 @@ def signature(c: dict[str, Any]) -> tuple[Any, ...]:
     dirs = c["directions"]
 
     def msgs(d: str) -> tuple[Any, ...]:
-        return tuple((m["type"], m["fragments"], m["wire_bytes"], m["payload_bytes"],
-                      m["compressed"]) for m in dirs[d]["messages"])
+        return tuple(
+            (m["type"], m["fragments"], m["wire_bytes"], m["payload_bytes"], m["compressed"])
+            for m in dirs[d]["messages"]
+        )
 
     def frames(d: str) -> tuple[Any, ...]:
-        return tuple((f["opcode"], f["fin"], f["rsv1"], f["masked"], f["plain_len"],
-                      f["close_code"]) for f in dirs[d]["frames"])
+        return tuple(
+            (f["opcode"], f["fin"], f["rsv1"], f["masked"], f["plain_len"], f["close_code"])
+            for f in dirs[d]["frames"]
+        )
 
     pings = c.get("pings") or {}
     return (
@@ -41,8 +45,13 @@ def signature(c: dict[str, Any]) -> tuple[Any, ...]:
         ("frames_server", frames("server")),
         ("messages_client", msgs("client")),
         ("messages_server", msgs("server")),
-        ("pings", tuple((d, len(p), sum(1 for x in p if x["pong_t"] is not None))
-                        for d, p in sorted(pings.items()))),
+        (
+            "pings",
+            tuple(
+                (d, len(p), sum(1 for x in p if x["pong_t"] is not None))
+                for d, p in sorted(pings.items())
+            ),
+        ),
         ("started_before_capture", c.get("started_before_capture")),
     )
 
@@ -71,8 +80,9 @@ def timings(truth: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def compare_runs(a: dict[str, Any], b: dict[str, Any],
-                 tolerance: float | None = TIME_TOLERANCE_S) -> list[str]:
+def compare_runs(
+    a: dict[str, Any], b: dict[str, Any], tolerance: float | None = TIME_TOLERANCE_S
+) -> list[str]:
     """Differences between two truth files of one scenario (empty = consistent).
 
     ``tolerance=None`` compares counts only.
@@ -83,9 +93,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any],
     sa = Counter(signature(c) for c in a["connections"])
     sb = Counter(signature(c) for c in b["connections"])
     if sa != sb:
-        for sig in (sa - sb):
+        for sig in sa - sb:
             errs.append(f"only in run A ({(sa - sb)[sig]}x): {dict(sig)}")
-        for sig in (sb - sa):
+        for sig in sb - sa:
             errs.append(f"only in run B ({(sb - sa)[sig]}x): {dict(sig)}")
     if tolerance is None or errs:
         return errs
@@ -94,6 +104,8 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any],
         if k not in ta or k not in tb:
             errs.append(f"timing {k!r} present in one run only")
         elif abs(ta[k] - tb[k]) > tolerance:
-            errs.append(f"timing {k!r}: {ta[k]:.4f}s vs {tb[k]:.4f}s "
-                        f"(more than {tolerance * 1000:.0f} ms apart)")
+            errs.append(
+                f"timing {k!r}: {ta[k]:.4f}s vs {tb[k]:.4f}s "
+                f"(more than {tolerance * 1000:.0f} ms apart)"
+            )
     return errs

@@ -192,6 +192,7 @@ def _wrap_transport(transport: Any, log: ConnLog) -> None:
                 return _orig(*a)
             _note_close(log, sock)
             return _orig(*a)
+
         setattr(transport, name, wrapped)
 
 
@@ -305,6 +306,7 @@ def server_class(logs: list[ConnLog], reject_linger: float = 0.0) -> type[Server
                         log.notes.append(f"server lingers {reject_linger}s after rejecting")
                     asyncio.get_running_loop().call_later(reject_linger, _orig, *a)
                     return None
+
                 setattr(transport, name, later)
 
         def __init__(self, *a: Any, **kw: Any) -> None:

@@ -43,8 +43,9 @@ def check_environment(tools: tuple[str, ...] = TOOLS) -> None:
         problems.append("must run as root (packet capture on loopback)")
     missing = [t for t in tools if which(t) is None]
     if missing:
-        problems.append("missing tools: " + ", ".join(missing)
-                        + " (see tests/lab/apt-packages.txt)")
+        problems.append(
+            "missing tools: " + ", ".join(missing) + " (see tests/lab/apt-packages.txt)"
+        )
     try:
         import websockets  # noqa: F401
     except ImportError:
@@ -68,8 +69,14 @@ def free_port(family: int = socket.AF_INET) -> int:
 class Managed:
     """One child process, in its own process group, stopped by its PID."""
 
-    def __init__(self, name: str, argv: list[str], *, cwd: Path | None = None,
-                 stderr_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path | None = None,
+        stderr_path: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.stderr_path = stderr_path
@@ -77,7 +84,9 @@ class Managed:
         if stderr_path is not None:
             self._stderr = open(stderr_path, "wb")
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL,
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
             stdout=self._stderr or subprocess.DEVNULL,
             stderr=self._stderr or subprocess.DEVNULL,
             start_new_session=True,

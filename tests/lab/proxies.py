@@ -23,8 +23,14 @@ class Proxy:
 
     kind: str = ""
 
-    def __init__(self, workdir: Path, procs: ProcessSet, listen_port: int,
-                 backend: str, timeouts: dict[str, float]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        procs: ProcessSet,
+        listen_port: int,
+        backend: str,
+        timeouts: dict[str, float],
+    ) -> None:
         self.workdir = workdir
         self.procs = procs
         self.listen_port = listen_port
@@ -60,20 +66,29 @@ class Nginx(Proxy):
             (prefix / d).mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.config_text = Template((TEMPLATES / "nginx.conf.tmpl").read_text()).substitute(
-            prefix=prefix, listen=self.listen, backend=self.backend,
+            prefix=prefix,
+            listen=self.listen,
+            backend=self.backend,
             read_timeout=_num(self.timeouts["proxy_read_timeout"]),
-            send_timeout=_num(self.timeouts["proxy_send_timeout"]))
+            send_timeout=_num(self.timeouts["proxy_send_timeout"]),
+        )
         conf = prefix / "nginx.conf"
         conf.write_text(self.config_text)
         exe = which("nginx") or "nginx"
         self.proc = self.procs.start(
-            "nginx", [exe, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
-            stderr_path=prefix / "stderr.log")
-        wait_for(lambda: port_open("127.0.0.1", self.listen_port) or not self.proc.running(),
-                 10, "nginx to listen")
+            "nginx",
+            [exe, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
+            stderr_path=prefix / "stderr.log",
+        )
+        wait_for(
+            lambda: port_open("127.0.0.1", self.listen_port) or not self.proc.running(),
+            10,
+            "nginx to listen",
+        )
         if not self.proc.running():
-            raise RuntimeError("nginx exited: " + self.proc.stderr_text()
-                               + _read(prefix / "error.log"))
+            raise RuntimeError(
+                "nginx exited: " + self.proc.stderr_text() + _read(prefix / "error.log")
+            )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -95,17 +110,23 @@ class HAProxy(Proxy):
         d.mkdir(parents=True, exist_ok=True)
         self.dir = d
         self.config_text = Template((TEMPLATES / "haproxy.cfg.tmpl").read_text()).substitute(
-            listen=self.listen, backend=self.backend,
+            listen=self.listen,
+            backend=self.backend,
             tunnel_timeout=_num(self.timeouts["timeout_tunnel"]),
             client_timeout=_num(self.timeouts["timeout_client"]),
-            server_timeout=_num(self.timeouts["timeout_server"]))
+            server_timeout=_num(self.timeouts["timeout_server"]),
+        )
         conf = d / "haproxy.cfg"
         conf.write_text(self.config_text)
         exe = which("haproxy") or "haproxy"
-        self.proc = self.procs.start("haproxy", [exe, "-db", "-f", str(conf)],
-                                     stderr_path=d / "stderr.log")
-        wait_for(lambda: port_open("127.0.0.1", self.listen_port) or not self.proc.running(),
-                 10, "haproxy to listen")
+        self.proc = self.procs.start(
+            "haproxy", [exe, "-db", "-f", str(conf)], stderr_path=d / "stderr.log"
+        )
+        wait_for(
+            lambda: port_open("127.0.0.1", self.listen_port) or not self.proc.running(),
+            10,
+            "haproxy to listen",
+        )
         if not self.proc.running():
             raise RuntimeError("haproxy exited: " + self.proc.stderr_text())
 

@@ -9,9 +9,10 @@ import socket
 import struct
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from websockets.asyncio.server import Server, serve
 
@@ -54,8 +55,13 @@ class Lab:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         port = self.port(family)
         linger = float(kw.pop("reject_linger", 0.0))
-        srv = await serve(handler, host, port,
-                          create_connection=server_class(self.logs, reject_linger=linger), **kw)
+        srv = await serve(
+            handler,
+            host,
+            port,
+            create_connection=server_class(self.logs, reject_linger=linger),
+            **kw,
+        )
         self.servers.append(srv)
         return srv, port
 

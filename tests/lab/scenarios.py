@@ -15,6 +15,7 @@ from .capture import CaptureSpec
 from .peers import RawEnd, raw_client_handshake, raw_server_handshake
 from .record import Lab, Scenario
 
+
 def payload(n: int, seed: int) -> bytes:
     """Incompressible-looking but reproducible bytes (same sizes on every run)."""
     return random.Random(seed).randbytes(n)
@@ -52,11 +53,13 @@ async def nginx_healthy(lab: Lab) -> None:
     _, bport = await lab.ws_server(echo, ping_interval=0.7, ping_timeout=2)
     px = await lab.nginx(bport, read_timeout=3)
     at = (0.1, 0.25, 0.55, 1.0, 1.1, 1.85)
-    lab.planned.update(ping_interval_client_s=0.4, ping_interval_server_s=0.7,
-                       messages_at_s=at, close_at_s=2.6)
+    lab.planned.update(
+        ping_interval_client_s=0.4, ping_interval_server_s=0.7, messages_at_s=at, close_at_s=2.6
+    )
     await lab.start_capture(ANY2)
-    async with connect(f"ws://{px.listen}/ws", create_connection=lab.client_cls,
-                       ping_interval=0.4, ping_timeout=2) as ws:
+    async with connect(
+        f"ws://{px.listen}/ws", create_connection=lab.client_cls, ping_interval=0.4, ping_timeout=2
+    ) as ws:
         t_open = time.monotonic()
         for i, t in enumerate(at):
             await asyncio.sleep(max(0.0, t_open + t - time.monotonic()))
@@ -196,7 +199,7 @@ async def deflate(lab: Lab) -> None:
     async with connect(
         f"ws://127.0.0.1:{port}/", create_connection=lab.client_cls, ping_interval=None
     ) as ws:
-        for i in range(4):
+        for _ in range(4):
             await ws.send(text)  # same text: shrinks with context takeover
             await ws.recv()
         await ws.send([text[:300], text[300:600], text[600:]])  # fragmented, compressed
@@ -214,7 +217,7 @@ async def deflate(lab: Lab) -> None:
         extensions=[factory],
         compression=None,
     ) as ws:
-        for i in range(3):
+        for _ in range(3):
             await ws.send(text)
             await ws.recv()
     await asyncio.sleep(0.2)

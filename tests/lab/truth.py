@@ -43,21 +43,26 @@ class FrameRec:
     """One frame as an endpoint saw it."""
 
     t: float
-    direction: str            # 'client' or 'server': who SENT the frame
+    direction: str  # 'client' or 'server': who SENT the frame
     opcode: str
     fin: bool
-    rsv1: bool                # on the wire
-    masked: bool              # on the wire
-    payload_len: int          # on the wire (compressed, if compressed)
-    plain_len: int            # as the application sent/received it
+    rsv1: bool  # on the wire
+    masked: bool  # on the wire
+    payload_len: int  # on the wire (compressed, if compressed)
+    plain_len: int  # as the application sent/received it
     close_code: int | None = None
     close_reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "t": round(self.t, 6), "opcode": self.opcode, "fin": self.fin,
-            "rsv1": self.rsv1, "masked": self.masked, "payload_len": self.payload_len,
-            "plain_len": self.plain_len, "close_code": self.close_code,
+            "t": round(self.t, 6),
+            "opcode": self.opcode,
+            "fin": self.fin,
+            "rsv1": self.rsv1,
+            "masked": self.masked,
+            "payload_len": self.payload_len,
+            "plain_len": self.plain_len,
+            "close_code": self.close_code,
             "close_reason": self.close_reason,
         }
 
@@ -67,14 +72,14 @@ class ConnLog:
     """What one endpoint (``side`` = 'client' or 'server') saw of one TCP connection."""
 
     side: str
-    peer_kind: str                       # 'websockets', 'raw', ...
-    local: str = ""                      # ip:port of this endpoint
+    peer_kind: str  # 'websockets', 'raw', ...
+    local: str = ""  # ip:port of this endpoint
     remote: str = ""
     connected_at: float | None = None
     # TCP events as this endpoint saw them
-    sent_end: str | None = None          # 'fin' or 'rst'
+    sent_end: str | None = None  # 'fin' or 'rst'
     sent_end_at: float | None = None
-    received_end: str | None = None      # 'fin' or 'rst'
+    received_end: str | None = None  # 'fin' or 'rst'
     received_end_at: float | None = None
     # handshake as this endpoint saw it
     handshake: dict[str, Any] = field(default_factory=dict)
@@ -83,10 +88,10 @@ class ConnLog:
     frames_received: list[FrameRec] = field(default_factory=list)
     close_sent: int | None = None
     close_received: int | None = None
-    close_observed: int | None = None    # code the application saw (1006 if none)
+    close_observed: int | None = None  # code the application saw (1006 if none)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
-    finished: bool = False               # websockets: connection_lost seen
+    finished: bool = False  # websockets: connection_lost seen
 
     # -- recording helpers -------------------------------------------------
     def mark_sent_end(self, kind: str) -> None:
@@ -121,9 +126,15 @@ def _messages(frames: list[FrameRec]) -> list[dict[str, Any]]:
     cur: dict[str, Any] | None = None
     for f in frames:
         if f.opcode in ("text", "binary"):
-            cur = {"type": f.opcode, "t_first": round(f.t, 6), "t_last": round(f.t, 6),
-                   "fragments": 1, "wire_bytes": f.payload_len,
-                   "payload_bytes": f.plain_len, "compressed": f.rsv1}
+            cur = {
+                "type": f.opcode,
+                "t_first": round(f.t, 6),
+                "t_last": round(f.t, 6),
+                "fragments": 1,
+                "wire_bytes": f.payload_len,
+                "payload_bytes": f.plain_len,
+                "compressed": f.rsv1,
+            }
         elif f.opcode == "continuation" and cur is not None:
             cur["fragments"] += 1
             cur["wire_bytes"] += f.payload_len
@@ -147,9 +158,14 @@ def _pings(frames_by_dir: dict[str, list[FrameRec]]) -> dict[str, list[dict[str,
             pong = next((q for q in pongs if q.t >= p.t - 0.001), None)
             if pong is not None:
                 pongs.remove(pong)
-            res.append({"t": round(p.t, 6), "payload_len": p.payload_len,
-                        "pong_t": round(pong.t, 6) if pong else None,
-                        "rtt_s": round(pong.t - p.t, 6) if pong else None})
+            res.append(
+                {
+                    "t": round(p.t, 6),
+                    "payload_len": p.payload_len,
+                    "pong_t": round(pong.t, 6) if pong else None,
+                    "rtt_s": round(pong.t - p.t, 6) if pong else None,
+                }
+            )
         out[d] = res
     return out
 
@@ -159,14 +175,15 @@ def _gaps(frames: list[FrameRec]) -> dict[str, Any]:
     ts = sorted(f.t for f in frames)
     best = 0.0
     at = None
-    for a, b in zip(ts, ts[1:]):
+    for a, b in zip(ts, ts[1:], strict=False):
         if b - a > best:
             best, at = b - a, a
     return {"longest_frame_gap_s": round(best, 6), "after_t": None if at is None else round(at, 6)}
 
 
-def connection_truth(cid: str, role: str, client: ConnLog | None,
-                     server: ConnLog | None) -> dict[str, Any]:
+def connection_truth(
+    cid: str, role: str, client: ConnLog | None, server: ConnLog | None
+) -> dict[str, Any]:
     """Merge the two endpoint logs of one TCP connection (either may be None)."""
     ends = {"client": client, "server": server}
     known = [x for x in (client, server) if x is not None]
@@ -187,7 +204,7 @@ def connection_truth(cid: str, role: str, client: ConnLog | None,
             frames[d], source[d] = receiver.frames_received, f"{_other(d)} (receiver)"  # type: ignore[union-attr]
 
     # TCP end: the first FIN/RST, from the events both ends recorded.
-    events: list[tuple[float, str, str]] = []   # (t, side that sent, kind)
+    events: list[tuple[float, str, str]] = []  # (t, side that sent, kind)
     for side, log in ends.items():
         if log is None:
             continue
@@ -199,20 +216,33 @@ def connection_truth(cid: str, role: str, client: ConnLog | None,
     first = events[0] if events else None
 
     # close frames
-    close_sent = {d: next((f.close_code if f.close_code is not None else 1005
-                           for f in frames[d] if f.opcode == "close"), None)
-                  for d in ("client", "server")}
-    first_close_t = {d: next((f.t for f in frames[d] if f.opcode == "close"), None)
-                     for d in ("client", "server")}
+    close_sent = {
+        d: next(
+            (
+                f.close_code if f.close_code is not None else 1005
+                for f in frames[d]
+                if f.opcode == "close"
+            ),
+            None,
+        )
+        for d in ("client", "server")
+    }
+    first_close_t = {
+        d: next((f.t for f in frames[d] if f.opcode == "close"), None) for d in ("client", "server")
+    }
     fc = [d for d in ("client", "server") if first_close_t[d] is not None]
     first_close = min(fc, key=lambda d: first_close_t[d]) if fc else None  # type: ignore[arg-type,return-value]
 
-    hs = (client.handshake if client and client.handshake else
-          server.handshake if server else {})
+    hs = client.handshake if client and client.handshake else server.handshake if server else {}
     if client and server and server.handshake:
         hs = {**server.handshake, **client.handshake}
-    deflate = (client.deflate if client and client.deflate is not None
-               else server.deflate if server else None)
+    deflate = (
+        client.deflate
+        if client and client.deflate is not None
+        else server.deflate
+        if server
+        else None
+    )
 
     all_frames = frames["client"] + frames["server"]
     per_dir = {}
@@ -236,13 +266,21 @@ def connection_truth(cid: str, role: str, client: ConnLog | None,
         "peer_kinds": {s: lg.peer_kind for s, lg in ends.items() if lg is not None},
         "connected_at": min((lg.connected_at for lg in known if lg.connected_at), default=None),
         "tcp": {
-            "first_end": None if first is None else {
-                "side": first[1], "kind": first[2], "t": round(first[0], 6)},
+            "first_end": None
+            if first is None
+            else {"side": first[1], "kind": first[2], "t": round(first[0], 6)},
             "tcp_end": "open" if first is None else f"{first[2]}-{first[1]}",
-            "ends": {s: None if lg is None else {
-                "sent": lg.sent_end, "sent_t": lg.sent_end_at,
-                "received": lg.received_end, "received_t": lg.received_end_at,
-            } for s, lg in ends.items()},
+            "ends": {
+                s: None
+                if lg is None
+                else {
+                    "sent": lg.sent_end,
+                    "sent_t": lg.sent_end_at,
+                    "received": lg.received_end,
+                    "received_t": lg.received_end_at,
+                }
+                for s, lg in ends.items()
+            },
         },
         "websocket": bool(hs.get("upgrade_requested")),
         "handshake": hs or None,
@@ -262,9 +300,15 @@ def connection_truth(cid: str, role: str, client: ConnLog | None,
     }
 
 
-def build_truth(scenario: str, description: str, capture: dict[str, Any],
-                conns: list[dict[str, Any]], proxy: dict[str, Any] | None,
-                planned: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_truth(
+    scenario: str,
+    description: str,
+    capture: dict[str, Any],
+    conns: list[dict[str, Any]],
+    proxy: dict[str, Any] | None,
+    planned: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     doc = {
         "schema": SCHEMA,
         "scenario": scenario,
