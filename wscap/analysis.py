@@ -6,6 +6,7 @@ re-reads the capture.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from .frames import OPCODE_NAMES
@@ -25,14 +26,21 @@ if TYPE_CHECKING:
     from .ws import Store
 
 
+_iso_seconds: dict[int, str] = {}
+
+
 def _iso(ts: int | None) -> str | None:
+    """ISO 8601 UTC with nanoseconds: ``2024-01-12T17:15:32.663081000Z``."""
     if ts is None:
         return None
-    import datetime as dt
-
     sec, ns = divmod(ts, 1_000_000_000)
-    d = dt.datetime.fromtimestamp(sec, dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
+    prefix = _iso_seconds.get(sec)
+    if prefix is None:
+        if len(_iso_seconds) > 4096:
+            _iso_seconds.clear()
+        d = _dt.datetime.fromtimestamp(sec, _dt.timezone.utc)
+        prefix = _iso_seconds[sec] = d.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{prefix}{ns:09d}Z"
 
 
 class Analysis:

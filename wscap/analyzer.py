@@ -116,6 +116,7 @@ class Conn:
     __slots__ = (
         "an",
         "conn_id",
+        "key",
         "dirs",
         "addrs",
         "client_idx",
@@ -136,6 +137,7 @@ class Conn:
     def __init__(self, an: Analyzer, conn_id: int, ts: int, addrs: tuple[str, str]) -> None:
         self.an = an
         self.conn_id = conn_id
+        self.key: tuple = ()
         self.dirs = (Direction(self, 0), Direction(self, 1))
         self.addrs = addrs
         self.client_idx: int | None = None
@@ -572,7 +574,8 @@ class Analyzer:
         conn = Conn(self, len(self.conns) + 1, ts, addrs)
         self.conns.append(conn)
         ent = (conn, 0)
-        self.flows[(src, sport, dst, dport)] = ent
+        conn.key = (src, sport, dst, dport)
+        self.flows[conn.key] = ent
         self.flows[(dst, dport, src, sport)] = (conn, 1)
         return ent
 
@@ -585,8 +588,10 @@ class Analyzer:
                 continue
             if ts - c.closed_ts > SWEEP_AFTER:
                 self.records[c.conn_id] = c.finish(c.last)
-                for key in [k for k, v in self.flows.items() if v[0] is c]:
-                    del self.flows[key]
+                src, sport, dst, dport = c.key
+                for key in (c.key, (dst, dport, src, sport)):
+                    if self.flows.get(key, (None,))[0] is c:
+                        del self.flows[key]
             else:
                 keep.append(c)
         self.closing = keep

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def write_json(a: Analysis, out: IO[str], frames: bool = True) -> None:
     """The model as one JSON document (``--json``)."""
-    json.dump(a.to_dict(frames=frames), out, indent=1, ensure_ascii=False)
+    json.dump(a.to_dict(frames=frames), out, ensure_ascii=False, separators=(",", ":"))
     out.write("\n")
 
 
