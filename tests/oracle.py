@@ -24,7 +24,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def tshark_frames(capture: str) -> dict[tuple[str, str], list[tuple]]:
     """Frames per (sender, receiver) as tshark 4.0 dissected them:
-    ``(opcode, fin, masked, payload_len, close_code)`` in order."""
+    ``(opcode, fin, rsv, masked, payload_len, close_code)`` in order."""
     path = SHARED / "oracle" / (capture + ".tshark-ext.txt")
     out: dict[tuple[str, str], list[tuple]] = defaultdict(list)
     for r in _rows(path):
@@ -34,18 +34,21 @@ def tshark_frames(capture: str) -> dict[tuple[str, str], list[tuple]]:
         ops = r["websocket.opcode"].split("|")
         fins = r["websocket.fin"].split("|")
         masks = r["websocket.mask"].split("|")
+        rsvs = r["websocket.rsv"].split("|")
         lens = r["websocket.payload_length"].split("|")
         ext16 = [x for x in r["websocket.payload_length_ext_16"].split("|") if x]
         ext64 = [x for x in r["websocket.payload_length_ext_64"].split("|") if x]
         codes = [x for x in r["websocket.payload.close.status_code"].split("|") if x]
-        for op, fin, mask, ln in zip(ops, fins, masks, lens, strict=True):
+        for op, fin, rsv, mask, ln in zip(ops, fins, rsvs, masks, lens, strict=True):
             n = int(ln)
             if n == 126:
                 n = int(ext16.pop(0))
             elif n == 127:
                 n = int(ext64.pop(0))
             code = int(codes.pop(0)) if int(op) == 8 and n >= 2 and codes else None
-            out[key].append((int(op), fin in ("1", "True"), mask in ("1", "True"), n, code))
+            out[key].append(
+                (int(op), fin in ("1", "True"), int(rsv, 16), mask in ("1", "True"), n, code)
+            )
     return dict(out)
 
 

@@ -28,13 +28,13 @@ KNOWN_DIFFERENCES = {
     # hand decoding lists the same five text frames and sizes.
     "ndpi/websocket.pcap": {
         ("192.168.43.1:50999", "192.168.43.135:12345"): [
-            (1, True, True, 12, None),
-            (1, True, True, 15, None),
+            (1, True, 0, True, 12, None),
+            (1, True, 0, True, 15, None),
         ],
         ("192.168.43.135:12345", "192.168.43.1:50999"): [
-            (1, True, False, 23, None),
-            (1, True, False, 50, None),
-            (1, True, False, 53, None),
+            (1, True, 0, False, 23, None),
+            (1, True, 0, False, 50, None),
+            (1, True, 0, False, 53, None),
         ],
     },
     # Stream 0 is the tail of an earlier connection whose handshake is not
@@ -42,8 +42,8 @@ KNOWN_DIFFERENCES = {
     # from the server.  Both are close frames with code 1001 (going away),
     # which wscap recognises without the handshake; tshark cannot.
     "ndn-tools/ipv4-websocket-segmented.pcap": {
-        ("131.179.196.220:59622", "131.179.196.46:9696"): [(8, True, True, 2, 1001)],
-        ("131.179.196.46:9696", "131.179.196.220:59622"): [(8, True, False, 2, 1001)],
+        ("131.179.196.220:59622", "131.179.196.46:9696"): [(8, True, 0, True, 2, 1001)],
+        ("131.179.196.46:9696", "131.179.196.220:59622"): [(8, True, 0, False, 2, 1001)],
     },
 }
 
@@ -82,7 +82,9 @@ def our_frames(a: wscap.Analysis) -> dict[tuple[str, str], list[tuple]]:
             else (c.server.addr, c.client.addr)
         )
         code = None if pd.isna(r.close_code) else int(r.close_code)
-        out[key].append((_OPS[r.opcode], bool(r.fin), bool(r.masked), int(r.payload_len), code))
+        out[key].append(
+            (_OPS[r.opcode], bool(r.fin), int(r.rsv), bool(r.masked), int(r.payload_len), code)
+        )
     return dict(out)
 
 

@@ -160,7 +160,7 @@ class Analysis:
                     "direction": DIRECTIONS[fl & 1],
                     "opcode": OPCODE_NAMES[f.opcode[i]],
                     "fin": bool(fl & 2),
-                    "rsv1": bool(fl & 4),
+                    "rsv1": bool(fl & 16),
                     "rsv": (fl >> 2) & 7,
                     "masked": bool(fl & 32),
                     "payload_len": f.payload_len[i],

@@ -193,7 +193,8 @@ class FrameTable:
         self.conn_id = array("l")
         self.ts = array("q")
         self.ts_end = array("q")
-        # bit 0 direction (1 = server), bit 1 fin, bits 2-4 rsv, bit 5 masked, bit 6 incomplete
+        # bit 0 direction (1 = server), bit 1 fin, bits 2-4 rsv (RSV1 = bit 4),
+        # bit 5 masked, bit 6 incomplete
         self.flags = array("B")
         self.opcode = array("B")
         self.payload_len = array("Q")

@@ -118,7 +118,7 @@ def frames(a: Analysis) -> pd.DataFrame:
             "direction": pd.Categorical.from_codes((flags & 1).astype("int8"), list(DIRECTIONS)),
             "opcode": pd.Categorical.from_codes(opcode.astype("int8"), _OPCODES),
             "fin": (flags & 2).astype(bool),
-            "rsv1": (flags & 4).astype(bool),
+            "rsv1": (flags & 16).astype(bool),
             "rsv": ((flags >> 2) & 7).astype("int8"),
             "masked": (flags & 32).astype(bool),
             "payload_len": np.asarray(f.payload_len, dtype="uint64"),
