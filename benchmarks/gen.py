@@ -226,6 +226,7 @@ class Generator_:
                       "http_connections": 0, "http_requests": 0}
         self.stats = {"retransmissions": 0, "spurious_retransmissions": 0, "duplicates": 0,
                       "split_headers": 0, "first_frame_with_101": 0}
+        self.size_hist = [0, 0, 0, 0]  # frame payload (on the wire) <126, <1K, <16K, <=64K
         self._build_pools()
 
     # ------------------------------------------------------------------ payload pools
@@ -494,6 +495,15 @@ class Generator_:
                     n, "big")
         c.frames[d][opcode] += 1
         c.wire_payload[d] += n
+        hist = self.size_hist
+        if n < 126:
+            hist[0] += 1
+        elif n < 1024:
+            hist[1] += 1
+        elif n < 16384:
+            hist[2] += 1
+        else:
+            hist[3] += 1
         return hdr + payload
 
     def message(self, c: Conn, d: int, opcode: int, payload: bytes, nfrag: int = 1,
@@ -985,6 +995,8 @@ class Generator_:
             "messages_fragmented": sum(sum(c.fragmented) for c in ws),
             "message_payload_bytes": {DIRNAMES[d]: sum(c.msg_bytes[d] for c in ws)
                                       for d in (C2S, S2C)},
+            "frame_payload_sizes": dict(zip(("0-125", "126-1023", "1024-16383", "16384-65536"),
+                                            self.size_hist, strict=True)),
             "frame_payload_bytes": {DIRNAMES[d]: sum(c.wire_payload[d] for c in ws)
                                     for d in (C2S, S2C)},
             "closes": {"close_handshakes": sum(1 for c in ws if c.close and c.close["echoed"]),
