@@ -253,6 +253,8 @@ def connection_dict(c: Connection) -> dict[str, Any]:
         "close_ts_server": _iso(c.server.close_ts),
         "first_close": c.first_close,
         "tcp_end": c.tcp_end,
+        "tcp_end_ts": _iso(c.tcp_end_ts),
+        "last_frame_ts": _iso(c.last_frame_ts),
         "syn_client": _iso(c.client.syn_ts),
         "fin_client": _iso(c.client.fin_ts),
         "fin_server": _iso(c.server.fin_ts),

@@ -124,6 +124,7 @@ class Side:
     last_ts: int | None = None
     frames: int = 0
     frame_bytes: int = 0
+    last_frame_ts: int | None = None
     messages: int = 0
     close_ts: int | None = None
     close_code: int | None = None
@@ -160,6 +161,23 @@ class Connection:
         if s is None or (c is not None and c <= s):
             return "client"
         return "server"
+
+    @property
+    def last_frame_ts(self) -> int | None:
+        """When the last WebSocket frame (either direction) was complete."""
+        ts = [t for t in (self.client.last_frame_ts, self.server.last_frame_ts) if t is not None]
+        return max(ts) if ts else None
+
+    @property
+    def tcp_end_ts(self) -> int | None:
+        """When the first FIN or RST (either side) was seen."""
+        ts = [
+            t
+            for side in (self.client, self.server)
+            for t in (side.fin_ts, side.rst_ts)
+            if t is not None
+        ]
+        return min(ts) if ts else None
 
     @property
     def tcp_end(self) -> str:

@@ -144,6 +144,10 @@ def _conn_block(
         close.append("no close frame")
     end = c.tcp_end
     tcp = {"open": "TCP still open at end of capture"}.get(end, f"TCP ended by {end}")
+    if end != "open" and c.last_frame_ts is not None and c.tcp_end_ts is not None:
+        after = (c.tcp_end_ts - c.last_frame_ts) / 1e9
+        if after >= 0:
+            tcp += f" {_dur(after)} after the last frame"
     out.append(f"  close      {'; '.join(close + [tcp])}")
     out.append(f"  idle       longest silence {_dur(c.max_idle_ns / 1e9)}")
     if c.client.gaps or c.server.gaps:

@@ -48,6 +48,8 @@ def connections(a: Analysis) -> pd.DataFrame:
         ("rst_server", "server", "rst_ts"),
     ):
         df[k] = _opt_times([getattr(getattr(c, side), field) for c in rows])
+    df["tcp_end_ts"] = _opt_times([c.tcp_end_ts for c in rows])
+    df["last_frame_ts"] = _opt_times([c.last_frame_ts for c in rows])
     df["handshake"] = _cat(df["handshake"].tolist(), HANDSHAKE_STATES)
     df["tcp_end"] = _cat(df["tcp_end"].tolist(), TCP_END_STATES)
     df["first_close"] = _cat(df["first_close"].tolist(), DIRECTIONS)

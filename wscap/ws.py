@@ -186,6 +186,7 @@ class WsDirection:
             self.msg_frame = None
         side.frames += 1
         side.frame_bytes += h.header_len + h.length
+        side.last_frame_ts = h.ts_end
         first = None
         if h.violations:
             first = h.violations[0]
