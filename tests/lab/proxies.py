@@ -52,7 +52,7 @@ class Proxy:
             "listen": self.listen,
             "backend": self.backend,
             "timeouts_s": self.timeouts,
-            "config": self.config_text,
+            "config": self.config_text.splitlines(),
             "logs": self.logs(),
         }
 

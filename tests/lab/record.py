@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import socket
 import struct
@@ -20,7 +19,7 @@ from .capture import Capture, CaptureSpec
 from .peers import client_class, server_class
 from .procs import ProcessSet, free_port
 from .proxies import HAProxy, Nginx, Proxy
-from .truth import ConnLog, build_truth, connection_truth
+from .truth import ConnLog, build_truth, connection_truth, dumps_truth
 
 
 @dataclass
@@ -137,6 +136,10 @@ class Scenario:
     capture: CaptureSpec
     keep: bool = True  # small enough to keep in captures/lab/
     timeout: float = 30.0
+    # what the diagnosis (issue 4) should say: finding codes that must be
+    # present; ``healthy`` = no finding of severity error or warning
+    findings: tuple[str, ...] = ()
+    healthy: bool = False
 
 
 def _pair(lab: Lab) -> list[dict[str, Any]]:
@@ -244,11 +247,12 @@ def record(sc: Scenario, outdir: Path) -> tuple[Path, Path]:
             conns,
             lab.proxy.describe() if lab.proxy else None,
             {**lab.planned, "idle": lab.idle},
+            {"expect": {"findings": list(sc.findings), "healthy": sc.healthy}},
         )
         cap_out = outdir / lab.capture.path.name
         shutil.copyfile(lab.capture.path, cap_out)
         truth_out = outdir / f"{sc.name}.truth.json"
-        truth_out.write_text(json.dumps(truth, indent=1, sort_keys=False) + "\n")
+        truth_out.write_text(dumps_truth(truth))
         return cap_out, truth_out
     finally:
         lab.procs.stop_all()

@@ -391,9 +391,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "nginx-healthy",
             "client -> nginx -> websockets echo; text and binary "
-            "messages, pings every 0.4 s both ways; client closes 1000",
+            "messages, pings every 0.4 s (client) and 0.7 s (server); client closes 1000",
             nginx_healthy,
             ANY2,
+            healthy=True,
         ),
         Scenario(
             "nginx-read-timeout",
@@ -401,12 +402,14 @@ SCENARIOS: dict[str, Scenario] = {
             "closes both connections (no close frame)",
             nginx_read_timeout,
             LO,
+            findings=("abnormal-closure",),
         ),
         Scenario(
             "haproxy-tunnel-timeout",
             "one message, then silence: HAProxy timeout tunnel 1.5 s closes both connections",
             haproxy_tunnel_timeout,
             DUMPCAP,
+            findings=("abnormal-closure", "tcp-reset"),
         ),
         Scenario(
             "nginx-oneway",
@@ -414,6 +417,7 @@ SCENARIOS: dict[str, Scenario] = {
             "proxy_read_timeout 1.5 s does not fire",
             nginx_oneway,
             ANY2,
+            healthy=True,
         ),
         Scenario(
             "nginx-no-upgrade",
@@ -421,6 +425,7 @@ SCENARIOS: dict[str, Scenario] = {
             "426) and with HTTP/1.0 to the backend",
             nginx_no_upgrade,
             ANY2,
+            findings=("handshake-rejected", "upgrade-headers-missing"),
         ),
         Scenario(
             "wrong-accept",
@@ -428,6 +433,7 @@ SCENARIOS: dict[str, Scenario] = {
             "the websockets client gives up",
             wrong_accept,
             LO,
+            findings=("accept-mismatch",),
         ),
         Scenario(
             "deflate",
@@ -435,18 +441,21 @@ SCENARIOS: dict[str, Scenario] = {
             "fragmented compressed message, then a no-context-takeover connection",
             deflate,
             ANY2,
+            healthy=True,
         ),
         Scenario(
             "ipv6-large-binary",
             "a 160 KiB binary message in 16 KiB fragments over [::1]",
             ipv6_large,
             LO,
+            healthy=True,
         ),
         Scenario(
             "close-1011-rst",
             "server closes with 1011; a raw client aborts with RST (SO_LINGER 0)",
             close_1011_and_rst,
             DUMPCAP,
+            findings=("tcp-reset",),
         ),
         Scenario(
             "unanswered-pings",
@@ -454,15 +463,31 @@ SCENARIOS: dict[str, Scenario] = {
             "the websockets client closes with 1011 after its ping timeout",
             unanswered_pings,
             ANY2,
+            findings=("ping-unanswered",),
         ),
-        Scenario("mid-stream", "the capture starts after the handshake", mid_stream, LO),
-        Scenario("snaplen-80", "tcpdump -s 80: payloads cut after 14 bytes", snaplen, SNAP80),
-        Scenario("fifty-connections", "50 clients at once through nginx", fifty, ANY1),
+        Scenario(
+            "mid-stream",
+            "the capture starts after the handshake",
+            mid_stream,
+            LO,
+            findings=("handshake-not-captured",),
+        ),
+        Scenario(
+            "snaplen-80",
+            "tcpdump -s 80: payloads cut after 14 bytes",
+            snaplen,
+            SNAP80,
+            findings=("truncated-packets",),
+        ),
+        Scenario(
+            "fifty-connections", "50 clients at once through nginx", fifty, ANY1, healthy=True
+        ),
         Scenario(
             "unmasked-client",
             "raw client sends an unmasked frame; the server closes 1002",
             unmasked_client,
             LO,
+            findings=("client-frame-unmasked",),
         ),
     ]
 }

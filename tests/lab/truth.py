@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 import struct
 import time
 from dataclasses import dataclass, field
@@ -322,3 +324,30 @@ def build_truth(
     if extra:
         doc.update(extra)
     return doc
+
+
+def dumps_truth(doc: dict[str, Any]) -> str:
+    """JSON with one line per frame, message and ping (files stay small and diffable)."""
+    raw: list[str] = []
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, dict):
+            out = {}
+            for k, v in x.items():
+                if k in ("frames", "messages", "client", "server") and isinstance(v, list):
+                    out[k] = []
+                    for item in v:
+                        raw.append(json.dumps(item, separators=(",", ":")))
+                        out[k].append(f"@@RAW{len(raw) - 1}@@")
+                elif isinstance(v, (dict, list)) and len(small := json.dumps(v)) <= 120:
+                    raw.append(small)
+                    out[k] = f"@@RAW{len(raw) - 1}@@"
+                else:
+                    out[k] = walk(v)
+            return out
+        if isinstance(x, list):
+            return [walk(i) for i in x]
+        return x
+
+    text = json.dumps(walk(doc), indent=1)
+    return re.sub(r'"@@RAW(\d+)@@"', lambda m: raw[int(m.group(1))], text) + "\n"
