@@ -61,20 +61,22 @@ def _t0(truth: dict[str, Any]) -> float:
 
 
 def timings(truth: dict[str, Any]) -> dict[str, float]:
-    """Named relative times: per connection (by role and order), per frame."""
+    """Named relative times: connects (from the first connect), and each
+    connection's frames and first FIN/RST from that connection's own connect."""
     t0 = _t0(truth)
     out: dict[str, float] = {}
     seen: Counter[str] = Counter()
     for c in sorted(truth["connections"], key=lambda c: c["connected_at"] or 0):
         k = f"{c['role']}#{seen[c['role']]}"
         seen[c["role"]] += 1
-        out[f"{k} connect"] = c["connected_at"] - t0
+        tc = c["connected_at"]
+        out[f"{k} connect"] = tc - t0
         fe = c["tcp"]["first_end"]
         if fe:
-            out[f"{k} first {fe['kind']}"] = fe["t"] - t0
+            out[f"{k} first {fe['kind']}"] = fe["t"] - tc
         for d in ("client", "server"):
             for i, f in enumerate(c["directions"][d]["frames"]):
-                out[f"{k} {d} frame#{i} {f['opcode']}"] = f["t"] - t0
+                out[f"{k} {d} frame#{i} {f['opcode']}"] = f["t"] - tc
     for i, g in enumerate(truth["planned"].get("idle", [])):
         out[f"idle#{i} {g['label']}"] = g["actual_s"]
     return out

@@ -140,6 +140,8 @@ class Scenario:
     # present; ``healthy`` = no finding of severity error or warning
     findings: tuple[str, ...] = ()
     healthy: bool = False
+    # run-to-run tolerance for relative times (tests/lab/consistency.py)
+    timing_tolerance: float = 0.025
 
 
 def _pair(lab: Lab) -> list[dict[str, Any]]:

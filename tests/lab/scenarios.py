@@ -480,7 +480,14 @@ SCENARIOS: dict[str, Scenario] = {
             findings=("truncated-packets",),
         ),
         Scenario(
-            "fifty-connections", "50 clients at once through nginx", fifty, ANY1, healthy=True
+            "fifty-connections",
+            "50 clients at once through nginx",
+            fifty,
+            ANY1,
+            healthy=True,
+            # 100 sockets closing in the same few ms on 2 cores: the queueing
+            # varies by a few tens of ms between runs
+            timing_tolerance=0.06,
         ),
         Scenario(
             "unmasked-client",
