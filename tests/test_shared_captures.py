@@ -181,7 +181,7 @@ def test_wrong_accept(shared, analyses):
 def test_unanswered_upgrade(shared, analyses):
     a = load(shared, "suricata-verify/http-request-header-multi--input.pcap", analyses)
     row = a.connections.iloc[0]
-    assert row["handshake"] == "unanswered" and not row["websocket"]
+    assert row["handshake"] == "unanswered" and row["websocket"] and not row["upgraded"]
     assert a.handshakes.loc[0, "key"] == "d+6fZ7D9YNUakDccr9olWw=="
 
 

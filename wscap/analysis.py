@@ -66,7 +66,7 @@ class Analysis:
         self._cache: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
-        ws = sum(1 for c in self.connection_list if c.websocket)
+        ws = sum(1 for c in self.connection_list if c.upgraded)
         return (
             f"<Analysis {self.capture.path!r}: {self.capture.packets} packets, "
             f"{len(self.connection_list)} TCP connections, {ws} WebSocket, "
@@ -231,6 +231,7 @@ def connection_dict(c: Connection) -> dict[str, Any]:
         "end": _iso(c.end),
         "duration_s": (c.end - c.start) / 1e9,
         "websocket": c.websocket,
+        "upgraded": c.upgraded,
         "handshake": c.handshake,
         "http_status": c.http_status,
         "accept_valid": c.accept_valid,

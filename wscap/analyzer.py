@@ -460,7 +460,8 @@ class Conn:
         if hs is None and self.handshakes:
             hs = self.handshakes[-1][1]
         if hs is not None:
-            c.websocket = self.dirs[0].mode == WS
+            c.websocket = True
+            c.upgraded = self.dirs[0].mode == WS
             c.handshake = hs.outcome
             c.http_status = hs.status
             c.accept_valid = hs.accept_valid

@@ -143,7 +143,8 @@ class Connection:
     start: int
     end: int
     roles_from: str  # how client/server was decided: syn, http, masking, port
-    websocket: bool = False
+    websocket: bool = False  # a WebSocket handshake was attempted, or frames were recognised
+    upgraded: bool = False  # frames could flow: 101, or frames seen without a handshake
     handshake: str | None = None
     http_status: int | None = None
     accept_valid: bool | None = None

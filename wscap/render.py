@@ -61,7 +61,8 @@ def render_text(a: Analysis) -> str:
     dur = f", {_dur(d['duration_s'])}" if d["duration_s"] is not None else ""
     lines.append(
         f"{_clean(cap.path)}: {cap.format}, {cap.packets} packets{dur}; "
-        f"{len(a.connection_list)} TCP connections, {len(ws)} with a WebSocket handshake or frames"
+        f"{len(a.connection_list)} TCP connections, {len(ws)} WebSocket "
+        f"({sum(c.upgraded for c in ws)} upgraded)"
     )
     if cap.skipped:
         parts = ", ".join(f"{n} {reason}" for reason, n in d["skipped"].items())
@@ -140,7 +141,7 @@ def _conn_block(
             code = side.close_code if side.close_code is not None else "no code"
             reason = f" {_clean(side.close_reason, 60)!r}" if side.close_reason else ""
             close.append(f"{name} sent close {code}{reason}")
-    if not close and c.websocket:
+    if not close and c.upgraded:
         close.append("no close frame")
     end = c.tcp_end
     tcp = {"open": "TCP still open at end of capture"}.get(end, f"TCP ended by {end}")
