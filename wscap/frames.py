@@ -70,6 +70,9 @@ class Violation(str, enum.Enum):
     FRAME_INCOMPLETE = "frame-incomplete"  # stream ended inside a frame
 
 
+_NONE: list[str] = []  # never appended to: FrameHeader.violate replaces it
+
+
 class FrameHeader:
     """One frame's header, plus what the parser learnt about it.
 
@@ -113,9 +116,16 @@ class FrameHeader:
         self.mask = mask
         self.length = length
         self.header_len = header_len
-        self.violations: list[str] = []
+        self.violations: list[str] = _NONE  # shared empty list until the first violation
         self.lost = 0
         self.payload: bytes | None = None  # kept for control frames only
+
+    def violate(self, code: str) -> None:
+        """Record a broken rule on this frame."""
+        if self.violations is _NONE:
+            self.violations = [code]
+        else:
+            self.violations.append(code)
 
     def __repr__(self) -> str:
         return (
@@ -172,7 +182,7 @@ def parse_header(buf: bytes, pos: int, ts: int) -> FrameHeader | None:
     mask = buf[pos + hl - 4 : pos + hl] if masked else b""
     h = FrameHeader(ts, bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, bool(masked), mask, ln, hl)
     if violation:
-        h.violations.append(violation)
+        h.violations = [violation]
     return h
 
 
@@ -191,6 +201,33 @@ def plausible(h: FrameHeader, expect_masked: bool | None, rsv_ok: int) -> bool:
     return h.length < (1 << 40)
 
 
+class FrameEvents:
+    """Default handler: collects ``("start", h)``, ``("data", h, bytes)``
+    and ``("end", h)`` tuples for :meth:`FrameParser.feed` to return.
+
+    A consumer that wants no intermediate list (the analyzer's hot path)
+    passes itself as the handler, with the same three methods.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def frame_start(self, h: FrameHeader) -> None:
+        self.events.append(("start", h))
+
+    def frame_data(self, h: FrameHeader, chunk: bytes) -> None:
+        self.events.append(("data", h, chunk))
+
+    def frame_end(self, h: FrameHeader) -> None:
+        self.events.append(("end", h))
+
+    def take(self) -> list[tuple]:
+        ev, self.events = self.events, []
+        return ev
+
+
 # parser states
 _HEADER, _PAYLOAD, _RESYNC = range(3)
 RESYNC_WINDOW = 64 * 1024
@@ -203,14 +240,18 @@ class FrameParser:
     masked).  ``rsv_ok`` is the RSV bit mask the negotiated extensions allow
     (0x4 = RSV1 for permessage-deflate).
 
-    :meth:`feed` returns a list of events:
-    ``("start", header)``, ``("data", header, unmasked_bytes)`` and
-    ``("end", header)``.  Payload chunks are produced only for frames whose
-    payload matters (control frames, text, compressed frames and the
-    continuations of such messages); others are skipped.
+    Events go to ``handler`` (``frame_start(h)``, ``frame_data(h, bytes)``,
+    ``frame_end(h)``); without one, :meth:`feed`, :meth:`gap` and
+    :meth:`eof` return them as a list of tuples: ``("start", header)``,
+    ``("data", header, unmasked_bytes)`` and ``("end", header)``.  Payload
+    chunks are produced only for frames whose payload matters (control
+    frames, text, compressed frames and the continuations of such
+    messages); others are skipped.
     """
 
-    def __init__(self, is_client: bool, rsv_ok: int = 0) -> None:
+    def __init__(self, is_client: bool, rsv_ok: int = 0, handler: object = None) -> None:
+        self._collect = FrameEvents() if handler is None else None
+        self._h = handler if handler is not None else self._collect
         self.is_client = is_client
         self.rsv_ok = rsv_ok
         self._state = _HEADER
@@ -224,84 +265,85 @@ class FrameParser:
         self.skipped_bytes = 0  # bytes thrown away while resynchronising
         self.resyncs = 0
 
+    def _events(self) -> list[tuple]:
+        return self._collect.take() if self._collect is not None else []
+
     def feed(self, data: bytes, ts: int) -> list[tuple]:
-        """Consume bytes received at ``ts``; return the events they complete."""
-        events: list[tuple] = []
+        """Consume bytes received at ``ts``; return the events they complete
+        (an empty list when a handler receives them)."""
         if self._buf:
             data = self._buf + data
             self._buf = b""
         if self._state == _RESYNC:
             data = self._resync(data)
+        handler = self._h
         i = 0
         n = len(data)
         while i < n:
-            if self._remaining:
-                take = self._remaining if self._remaining < n - i else n - i
+            remaining = self._remaining
+            if remaining:
+                take = remaining if remaining < n - i else n - i
                 cur = self._cur
-                assert cur is not None
                 if self._want:
                     chunk = data[i : i + take]
                     if cur.masked:
                         chunk = unmask(chunk, cur.mask, self._mpos)
                         self._mpos += take
-                    events.append(("data", cur, chunk))
-                self._remaining -= take
+                    handler.frame_data(cur, chunk)
+                self._remaining = remaining - take
                 i += take
-                if not self._remaining:
+                if take == remaining:
                     cur.ts_end = ts
-                    events.append(("end", cur))
                     self._cur = None
+                    handler.frame_end(cur)
                 continue
             h = parse_header(data, i, ts)
             if h is None:
                 break
-            self._start(h, events)
+            self._start(h)
             i += h.header_len
         if i < n:
             self._buf = data[i:]
-        return events
+        return self._events()
 
     def gap(self, length: int, ts: int) -> list[tuple]:
         """``length`` bytes of this direction are missing from the capture."""
-        events: list[tuple] = []
         cur = self._cur
         if self._state == _HEADER and self._remaining and length <= self._remaining:
-            assert cur is not None
             cur.lost += length
             self._remaining -= length
             if self._want:
                 self._mpos += length
             if not self._remaining:
                 cur.ts_end = ts
-                events.append(("end", cur))
                 self._cur = None
-            return events
+                self._h.frame_end(cur)
+            return self._events()
         # the gap swallowed a frame boundary: what follows cannot be trusted
         if cur is not None:
             cur.lost += self._remaining
             cur.ts_end = ts
-            events.append(("end", cur))
             self._cur = None
+            self._h.frame_end(cur)
         self._remaining = 0
         self._buf = b""
         self._state = _RESYNC
         self.resyncs += 1
-        return events
+        return self._events()
 
     def eof(self, ts: int) -> list[tuple]:
         """The stream ended; a frame cut short is reported as incomplete."""
-        events: list[tuple] = []
         cur = self._cur
         if cur is not None:
-            cur.violations.append(Violation.FRAME_INCOMPLETE.value)
+            cur.violate(Violation.FRAME_INCOMPLETE.value)
             cur.lost += self._remaining
             cur.ts_end = ts
             self._remaining = 0
             self._cur = None
-            events.append(("end", cur))
+            self._h.frame_end(cur)
         self.skipped_bytes += len(self._buf)
         self._buf = b""
-        return events
+        return self._events()
 
     @property
     def in_frame(self) -> bool:
@@ -309,43 +351,44 @@ class FrameParser:
 
     # -- internals ----------------------------------------------------------
 
-    def _start(self, h: FrameHeader, events: list[tuple]) -> None:
+    def _start(self, h: FrameHeader) -> None:
         self.frames += 1
         op = h.opcode
         if h.masked != self.is_client:
-            h.violations.append(
+            h.violate(
                 Violation.CLIENT_FRAME_UNMASKED.value
                 if self.is_client
                 else Violation.SERVER_FRAME_MASKED.value
             )
-        if OPCODE_NAMES[op].startswith("reserved"):
-            h.violations.append(Violation.RESERVED_OPCODE.value)
         if op >= 8:
+            if op > 10:
+                h.violate(Violation.RESERVED_OPCODE.value)
             if h.length > MAX_CONTROL_PAYLOAD:
-                h.violations.append(Violation.CONTROL_FRAME_TOO_LONG.value)
+                h.violate(Violation.CONTROL_FRAME_TOO_LONG.value)
             if not h.fin:
-                h.violations.append(Violation.CONTROL_FRAME_FRAGMENTED.value)
+                h.violate(Violation.CONTROL_FRAME_FRAGMENTED.value)
             if h.rsv:
-                h.violations.append(Violation.RSV_WITHOUT_EXTENSION.value)
+                h.violate(Violation.RSV_WITHOUT_EXTENSION.value)
             want = h.length <= MAX_CONTROL_PAYLOAD
         else:
             if h.rsv & ~self.rsv_ok:
-                h.violations.append(Violation.RSV_WITHOUT_EXTENSION.value)
+                h.violate(Violation.RSV_WITHOUT_EXTENSION.value)
             if op == 0:
                 want = self._msg_want
-            elif op in (1, 2):
+            elif op <= 2:
                 want = op == 1 or bool(h.rsv & 4 & self.rsv_ok)
                 self._msg_want = want
             else:
+                h.violate(Violation.RESERVED_OPCODE.value)
                 want = False
-        events.append(("start", h))
+        self._h.frame_start(h)
         if h.length:
             self._cur = h
             self._remaining = h.length
             self._want = want
             self._mpos = 0
         else:
-            events.append(("end", h))
+            self._h.frame_end(h)
 
     def _resync(self, data: bytes) -> bytes:
         """Find the next trustworthy frame header in ``data``.

@@ -66,7 +66,9 @@ class WsDirection:
         self.direction = "client" if is_client else "server"
         self.dir_bit = 0 if is_client else 1
         self.unknown_ext = unknown_ext
-        self.parser = FrameParser(is_client, rsv_ok=4 if deflate or unknown_ext else 0)
+        self.parser = FrameParser(
+            is_client, rsv_ok=4 if deflate or unknown_ext else 0, handler=self
+        )
         self.inflater: Inflater | None = None
         if deflate is not None:
             nct, bits = deflate.for_sender(is_client)
@@ -89,54 +91,40 @@ class WsDirection:
     # -- sink interface -----------------------------------------------------
 
     def data(self, data: bytes, ts: int) -> None:
-        self._handle(self.parser.feed(data, ts))
+        self.parser.feed(data, ts)
 
     def gap(self, length: int, ts: int) -> None:
         if self.msg_open and self.parser.in_frame:
             self._lose_payload()
-        self._handle(self.parser.gap(length, ts))
+        self.parser.gap(length, ts)
         if self.msg_open and self.parser._state != 0:  # resynchronising: message lost
             self._lose_payload()
 
     def eof(self, ts: int) -> None:
-        self._handle(self.parser.eof(ts))
+        self.parser.eof(ts)
         if self.msg_open:
             self._finish_message(ts, incomplete=True)
         self.side.unparsed_bytes += self.parser.skipped_bytes
 
-    # -- events -------------------------------------------------------------
+    # -- frame events (FrameParser handler) ---------------------------------
 
-    def _handle(self, events: list[tuple]) -> None:
-        for ev in events:
-            kind = ev[0]
-            h = ev[1]
-            if kind == "data":
-                chunk = ev[2]
-                if h.opcode >= 8:
-                    h.payload = chunk if h.payload is None else h.payload + chunk
-                elif h is self.msg_frame:
-                    if self.msg_compressed:
-                        if self.inflater is not None:
-                            self.inflater.feed(
-                                chunk, self._check_utf8 if not self.msg_binary else None
-                            )
-                    elif not self.msg_binary:
-                        self._check_utf8(chunk)
-            elif kind == "start":
-                self._start(h)
-            else:
-                self._end(h)
+    def frame_data(self, h: FrameHeader, chunk: bytes) -> None:
+        if h.opcode >= 8:
+            h.payload = chunk if h.payload is None else h.payload + chunk
+        elif h is self.msg_frame:
+            if self.msg_compressed:
+                if self.inflater is not None:
+                    self.inflater.feed(chunk, self._check_utf8 if not self.msg_binary else None)
+            elif not self.msg_binary:
+                self._check_utf8(chunk)
 
-    def _violate(self, h: FrameHeader, code: str) -> None:
-        h.violations.append(code)
-
-    def _start(self, h: FrameHeader) -> None:
+    def frame_start(self, h: FrameHeader) -> None:
         op = h.opcode
         if self.side.close_ts is not None:
-            self._violate(h, Violation.DATA_AFTER_CLOSE.value)
+            h.violate(Violation.DATA_AFTER_CLOSE.value)
         if op == 1 or op == 2:
             if self.msg_open:
-                self._violate(h, Violation.MESSAGE_INTERLEAVED.value)
+                h.violate(Violation.MESSAGE_INTERLEAVED.value)
                 self._finish_message(h.ts, incomplete=True)
             self.msg_open = True
             self.msg_size_known = True
@@ -160,14 +148,14 @@ class WsDirection:
             self.msg_frame = h
         elif op == 0:
             if not self.msg_open:
-                self._violate(h, Violation.CONTINUATION_WITHOUT_START.value)
+                h.violate(Violation.CONTINUATION_WITHOUT_START.value)
                 self.msg_frame = None
             else:
                 if h.rsv & 4:
-                    self._violate(h, Violation.RSV1_ON_CONTINUATION.value)
+                    h.violate(Violation.RSV1_ON_CONTINUATION.value)
                 self.msg_frame = h
 
-    def _end(self, h: FrameHeader) -> None:
+    def frame_end(self, h: FrameHeader) -> None:
         op = h.opcode
         side = self.side
         store = self.store
@@ -212,15 +200,15 @@ class WsDirection:
         if h.lost or len(payload) < h.length:
             pass  # close payload not (fully) captured
         elif len(payload) == 1:
-            self._violate(h, Violation.CLOSE_PAYLOAD_ONE_BYTE.value)
+            h.violate(Violation.CLOSE_PAYLOAD_ONE_BYTE.value)
         elif len(payload) >= 2:
             code = (payload[0] << 8) | payload[1]
             if not close_code_valid(code):
-                self._violate(h, Violation.INVALID_CLOSE_CODE.value)
+                h.violate(Violation.INVALID_CLOSE_CODE.value)
             try:
                 reason = payload[2:].decode("utf-8")
             except UnicodeDecodeError:
-                self._violate(h, Violation.INVALID_UTF8_CLOSE_REASON.value)
+                h.violate(Violation.INVALID_UTF8_CLOSE_REASON.value)
                 reason = payload[2:].decode("utf-8", "replace")
         side = self.side
         if side.close_ts is None:
@@ -235,13 +223,15 @@ class WsDirection:
         dec = self.msg_utf8
         if dec is None:
             return
+        if data.isascii() and not dec.getstate()[0]:
+            return  # nothing pending from an earlier chunk: ASCII is valid UTF-8
         try:
             dec.decode(data)
         except UnicodeDecodeError:
             self.msg_utf8_state = 1
             self.msg_utf8 = None
             if self.msg_frame is not None:
-                self._violate(self.msg_frame, Violation.INVALID_UTF8_TEXT.value)
+                self.msg_frame.violate(Violation.INVALID_UTF8_TEXT.value)
 
     def _lose_payload(self) -> None:
         """Part of the current message's payload is missing."""
@@ -259,7 +249,7 @@ class WsDirection:
             if not incomplete:
                 inf.end_message(self._check_utf8 if not self.msg_binary else None)
             if inf.error is not None and last is not None:
-                self._violate(last, Violation.DEFLATE_ERROR.value)
+                last.violate(Violation.DEFLATE_ERROR.value)
             if inf.capped_bytes:
                 self.store.capped_messages += 1
                 self.store.capped_bytes += inf.capped_bytes
@@ -274,7 +264,7 @@ class WsDirection:
             except UnicodeDecodeError:
                 self.msg_utf8_state = 1
                 if last is not None:
-                    self._violate(last, Violation.INVALID_UTF8_TEXT.value)
+                    last.violate(Violation.INVALID_UTF8_TEXT.value)
         elif dec is not None and incomplete and self.msg_utf8_state == 0:
             self.msg_utf8_state = 2
         if self.msg_compressed and not self.msg_size_known and self.msg_utf8_state == 0:
