@@ -368,6 +368,8 @@ def error_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
     empty.write_bytes(b"")
     tiny = tmp / "tiny.pcap"
     tiny.write_bytes(b"\xd4\xc3\xb2")
+    badgz = tmp / "bad.pcap.gz"
+    badgz.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)
     odd = tmp / "usb.pcap"
     odd.write_bytes(build_pcap([(10**18, b"\0" * 30)], linktype=189))
     return {
@@ -377,11 +379,12 @@ def error_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
         "empty": (empty, "empty"),
         "three-bytes": (tiny, "too short"),
         "link-type": (odd, "unsupported link type 189"),
+        "bad-gzip": (badgz, "damaged gzip data"),
     }
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "directory", "text", "empty", "three-bytes", "link-type"]
+    "case", ["missing", "directory", "text", "empty", "three-bytes", "link-type", "bad-gzip"]
 )
 def test_unreadable_input_one_line_exit_2(tmp_path, case):
     path, problem = error_cases(tmp_path)[case]
@@ -721,3 +724,51 @@ def test_error_line_with_hostile_file_name(tmp_path):
     assert code == 2
     assert err.count("\n") == 1
     assert "\x1b" not in err
+
+
+def test_broken_pipe_is_quiet(tmp_path):
+    """``wscap analyze big.pcap --json | head -c 100``: no traceback, status 0."""
+    ex = [("c", upgrade_request(key=KEY)), ("s", upgrade_response(key=KEY))]
+    ex += [("s", ws_frame(1, b"tick"))] * 1200
+    p = tmp_path / "many.pcap"
+    p.write_bytes(build_pcap(tcp_conversation(exchanges=ex)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wscap", "analyze", str(p), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100).startswith(b"{")
+    proc.stdout.close()  # the reader goes away with most of 200 kB unread
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Analyzer.finish takes the capture start from the first TCP connection "
+    "(or the last packet when there is none), so packets before the first connection, and "
+    "captures without TCP, get a wrong start and duration",
+)
+def test_capture_start_and_duration_count_every_packet(tmp_path):
+    udp = dpkt.udp.UDP(sport=53, dport=53, data=b"q")
+    udp.ulen = 9
+    dns = dpkt.ethernet.Ethernet(
+        src=b"\x02" * 6,
+        dst=b"\x04" * 6,
+        type=0x0800,
+        data=dpkt.ip.IP(src=b"\x0a\0\0\x01", dst=b"\x0a\0\0\x35", p=17, data=udp),
+    )
+    t0 = 1_700_000_000 * 10**9
+    conv = tcp_conversation(start_ns=t0 + 10 * 10**9)
+    p = tmp_path / "dns-first.pcap"
+    p.write_bytes(build_pcap([(t0, bytes(dns)), *conv, (t0 + 20 * 10**9, bytes(dns))]))
+    cap = analyze_json(p)["capture"]
+    assert cap["start"] == "2023-11-14T22:13:20.000000000Z"
+    assert cap["end"] == "2023-11-14T22:13:40.000000000Z"
+    assert cap["duration_s"] == 20.0
+    only_udp = tmp_path / "udp.pcap"
+    only_udp.write_bytes(build_pcap([(t0, bytes(dns)), (t0 + 5 * 10**9, bytes(dns))]))
+    assert analyze_json(only_udp)["capture"]["duration_s"] == 5.0

@@ -638,3 +638,43 @@ def test_construction_error_closes_file(tmp_path, monkeypatch):
     with pytest.raises(CaptureError):
         PacketReader(p)
     assert opened and all(f.closed for f in opened)
+
+
+def test_named_pipe_path(tmp_path):
+    """A FIFO given by path: not seekable, filled by a writer thread."""
+    conv = tcp_conversation(exchanges=[("s", b"w" * 20000)], mss=1448)
+    raw = gzip.compress(build_pcap(conv))
+    fifo = tmp_path / "live.pcap.gz"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as w:  # blocks until the reader opens the FIFO
+            for i in range(0, len(raw), 777):
+                w.write(raw[i : i + 777])
+
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        pkts, r = read_all(fifo)
+    finally:
+        t.join(timeout=30)
+    assert r.format == "pcap.gz"
+    assert [(p[0], p[2]) for p in pkts] == conv
+
+
+def test_pcapng_epb_options_and_comments_are_not_packet_data(tmp_path):
+    Opt = dpkt.pcapng.PcapngOptionLE
+    f = io.BytesIO()
+    w = dpkt.pcapng.Writer(f, linktype=1)
+    blk = dpkt.pcapng.EnhancedPacketBlockLE(
+        pkt_data=b"abcde",
+        opts=[Opt(code=1, text="a comment"), Opt(code=2, data=b"\0\0\0\x01"), Opt(code=0)],
+    )
+    w.writepkt(blk, ts=T0 + 0.25)
+    w.writepkt(b"fghij", ts=T0 + 0.5)
+    pkts, r = read_all(write(tmp_path, "opts.pcapng", f.getvalue()))
+    assert r.damage is None
+    assert pkts == [
+        (T0 * 10**9 + 250_000_000, 1, b"abcde", 5),
+        (T0 * 10**9 + 500_000_000, 1, b"fghij", 5),
+    ]
