@@ -772,3 +772,33 @@ def test_capture_start_and_duration_count_every_packet(tmp_path):
     only_udp = tmp_path / "udp.pcap"
     only_udp.write_bytes(build_pcap([(t0, bytes(dns)), (t0 + 5 * 10**9, bytes(dns))]))
     assert analyze_json(only_udp)["capture"]["duration_s"] == 5.0
+
+
+def test_ipv6_linux_cooked_v2_with_any_duplicates(tmp_path):
+    """``tcpdump -i any`` on loopback: SLL2, IPv6, every packet recorded twice."""
+    ex = [
+        ("c", upgrade_request(key=KEY)),
+        ("s", upgrade_response(key=KEY)),
+        ("c", ws_frame(1, b"hi", mask=MASK)),
+        ("s", ws_frame(1, b"yo")),
+        ("s", ws_frame(8, close_payload(1001, b"going"))),
+    ]
+    conv = tcp_conversation(
+        client=("2001:db8::10", 51234),
+        server=("2001:db8:1::20", 443),
+        exchanges=ex,
+        linktype=276,
+        closer="s",
+    )
+    twice = [pkt for ts, f in conv for pkt in ((ts, f), (ts + 1000, f))]
+    p = tmp_path / "any.pcap"
+    p.write_bytes(build_pcap(twice, linktype=276))
+    code, out, err = run(p)
+    assert code == 0, err
+    assert head(out) == (str(p), "pcap", 2 * len(conv), 1, 1)
+    assert "conn 1  [2001:db8::10]:51234 → [2001:db8:1::20]:443" in out
+    b = block_lines(out)
+    assert b["handshake"].startswith("ok (101 Switching Protocols)")
+    assert b["client"] == "1 frames, 1 messages (1 text)"
+    assert b["server"] == "2 frames, 1 messages (1 text, 1 close)"
+    assert b["close"].startswith("server sent close 1001 'going'; TCP ended by fin-server")

@@ -18,6 +18,8 @@ from pathlib import Path
 import dpkt
 import pytest
 from helpers_packets import build_pcap, build_pcapng, pcapng_epb, tcp_conversation
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wscap import CaptureError
 from wscap.pcapfile import PacketReader
@@ -678,3 +680,58 @@ def test_pcapng_epb_options_and_comments_are_not_packet_data(tmp_path):
         (T0 * 10**9 + 250_000_000, 1, b"abcde", 5),
         (T0 * 10**9 + 500_000_000, 1, b"fghij", 5),
     ]
+
+
+# -- robustness -------------------------------------------------------------------
+
+
+def _fuzz_bases() -> list[bytes]:
+    conv = tcp_conversation(exchanges=[("c", b"x" * 100), ("s", b"y" * 50)])
+    e = ">"
+    return [
+        build_pcap(conv),
+        build_pcap(conv, nano=False),
+        build_pcapng(conv),
+        shb(e)
+        + idb(e, 113, 0, tsresol(e, 6) + tsoffset(e, 1))
+        + epb(e, 0, 5, b"abc")
+        + spb(e, b"defg")
+        + pb(e, 0, 7, b"zz"),
+    ]
+
+
+_BASES = _fuzz_bases()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    base=st.sampled_from(range(len(_BASES))),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 255), st.sampled_from("sdi")),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_mutated_captures_never_raise_past_construction(tmp_path_factory, base, edits):
+    b = bytearray(_BASES[base])
+    for pos, val, op in edits:
+        i = pos % len(b)
+        if op == "s":
+            b[i] = val
+        elif op == "d":
+            del b[i : i + 1 + val % 8]
+        else:
+            b[i:i] = bytes([val]) * (1 + val % 5)
+    p = tmp_path_factory.mktemp("fuzz") / "m.bin"
+    p.write_bytes(bytes(b))
+    try:
+        r = PacketReader(p)
+    except CaptureError:
+        return
+    try:
+        with r:
+            for ts, lt, data, orig in r:
+                assert isinstance(ts, int) and isinstance(lt, int) and isinstance(orig, int)
+                assert len(data) <= len(b)
+    except CaptureError as exc:  # only a pcap file header cut short may raise here
+        assert "header cut short" in str(exc)
