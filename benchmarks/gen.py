@@ -49,7 +49,7 @@ import time
 import zlib
 from collections.abc import Generator, Iterator
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 US = 1_000_000
 START_US = 1_764_201_600 * US  # 2025-11-27T00:00:00Z; fixed so output is deterministic
@@ -404,10 +404,8 @@ class Generator_:
             if lost_seq >= 0:
                 after_loss += 1
             r = rng.random()
-            if r < 0.0008:  # exact duplicate (e.g. capture on a mirrored port)
-                dt = tt + 1 + rng.randrange(20)
-                self._push(dt, REC.pack(dt // US, dt % US, len(rec) - 16, len(rec) - 16)
-                           + rec[16:])
+            if r < 0.0008:  # exact duplicate, same timestamp (e.g. a doubly mirrored port)
+                self._push(tt, rec)
                 self.stats["duplicates"] += 1
             elif r < 0.0028 and lost_seq < 0 and d == S2C:  # lost after the capture point
                 lost_seq, lost_rec = (seq0 + a) & MASK32, rec
@@ -858,11 +856,12 @@ class Generator_:
         """An ARP who-has broadcast and its reply (the reply padded to 60 bytes)."""
         rng = self.rng
         sip, smac, _ = rng.choice(SERVERS)
-        target = ip2int(rng.choice(("192.168.10.1", RESOLVER_IP, "192.168.10.12")))
+        tip, tmac = rng.choice((("192.168.10.1", GATEWAY_MAC), (RESOLVER_IP, RESOLVER_MAC)))
+        target = ip2int(tip)
         req = ETH_ARP.pack(BROADCAST, smac, 0x0806, 1, 0x0800, 6, 4, 1, smac, ip2int(sip),
                            b"\x00" * 6, target)
         self._push(t, REC.pack(t // US, t % US, len(req), len(req)) + req)
-        rep = ETH_ARP.pack(smac, GATEWAY_MAC, 0x0806, 1, 0x0800, 6, 4, 2, GATEWAY_MAC, target,
+        rep = ETH_ARP.pack(smac, tmac, 0x0806, 1, 0x0800, 6, 4, 2, tmac, target,
                            smac, ip2int(sip)) + b"\x00" * 18
         t2 = t + 100 + rng.randrange(900)
         self._push(t2, REC.pack(t2 // US, t2 % US, len(rep), len(rep)) + rep)
