@@ -18,6 +18,7 @@ from .model import (
     CaptureInfo,
     Connection,
     Handshake,
+    Heartbeat,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +111,10 @@ class Analysis:
     @property
     def violations(self) -> pd.DataFrame:
         return self._df("violations")
+
+    @property
+    def heartbeats(self) -> pd.DataFrame:
+        return self._df("heartbeats")
 
     # -- plain data (JSON) --------------------------------------------------
 
@@ -215,6 +220,7 @@ class Analysis:
             }
             for g in self.store.gaps
         ]
+        d["heartbeats"] = [heartbeat_dict(h) for h in self.store.heartbeats]
         d["violations"] = [
             {"conn_id": v.conn_id, "ts": _iso(v.ts), "direction": v.direction, "code": v.code}
             for v in self.store.violations
@@ -265,8 +271,44 @@ def connection_dict(c: Connection) -> dict[str, Any]:
         "capture_gap_bytes": c.client.gap_bytes + c.server.gap_bytes,
         "unparsed_bytes": c.client.unparsed_bytes + c.server.unparsed_bytes,
         "max_idle_s": c.max_idle_ns / 1e9,
+        **_silences(c),
+        "keepalives_client": c.client.keepalives,
+        "keepalives_server": c.server.keepalives,
+        "pings_client": c.client.pings,
+        "pings_server": c.server.pings,
+        "pongs_client": c.client.pongs,
+        "pongs_server": c.server.pongs,
         "roles_from": c.roles_from,
         "http_requests": c.http_requests,
+    }
+
+
+def _silences(c: Connection) -> dict[str, Any]:
+    """Longest silences (seconds) by kind of activity, both directions and
+    per direction, and the silence before the first FIN/RST."""
+    out: dict[str, Any] = {}
+    for kind, s in c.activity.items():
+        out[f"idle_{kind}_s"] = s.longest / 1e9
+    for name, side in (("client", c.client), ("server", c.server)):
+        for kind, s in side.activity.items():
+            out[f"idle_{kind}_{name}_s"] = s.longest / 1e9
+    at = c.end_last.get("at")
+    for kind in ("payload", "frame", "data"):
+        last = c.end_last.get(kind)
+        out[f"silence_before_end_{kind}_s"] = (
+            (at - last) / 1e9 if at is not None and last is not None else None
+        )
+    return out
+
+
+def heartbeat_dict(h: Heartbeat) -> dict[str, Any]:
+    return {
+        "conn_id": h.conn_id,
+        "direction": h.direction,
+        "kind": h.kind,
+        "ts": _iso(h.ts),
+        "ts_answer": _iso(h.ts_answer),
+        "rtt_s": h.rtt_s,
     }
 
 

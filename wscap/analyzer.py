@@ -44,7 +44,9 @@ from .model import (
     Connection,
     Gap,
     Handshake,
+    Heartbeat,
     Side,
+    activity,
 )
 from .pcapfile import PacketReader
 from .redact import redact_header, redact_tokens, redact_uri
@@ -124,6 +126,9 @@ class Conn:
         "start",
         "last",
         "max_idle",
+        "act",
+        "end_last",
+        "heartbeats",
         "closed",
         "closed_ts",
         "handshakes",
@@ -145,6 +150,12 @@ class Conn:
         self.start = ts
         self.last = ts
         self.max_idle = 0
+        self.act = activity()  # both directions
+        for trackers in (self.act, self.dirs[0].stats.activity, self.dirs[1].stats.activity):
+            for kind in ("tcp", "payload"):
+                trackers[kind].start(ts)
+        self.end_last: dict[str, int | None] = {}
+        self.heartbeats = Heartbeats(an.store.heartbeats, conn_id)
         self.closed = False
         self.closed_ts = 0
         self.handshakes: list[tuple[Request, Handshake, Response | None]] = []
@@ -171,6 +182,26 @@ class Conn:
             if ts - self.last > self.max_idle:
                 self.max_idle = ts - self.last
             self.last = ts
+        st.activity["tcp"].mark(ts)
+        self.act["tcp"].mark(ts)
+        if size:
+            r = d.reasm
+            if (
+                size == 1
+                and r.started
+                and (seq + 1) & 0xFFFFFFFF == r.next_seq
+                and not flags & (SYN | FIN | RST)
+            ):
+                st.keepalives += 1  # a keep-alive probe: one old byte, not data
+            else:
+                st.activity["payload"].mark(ts)
+                self.act["payload"].mark(ts)
+        elif (
+            flags & (SYN | FIN | RST) == 0
+            and d.reasm.started
+            and (seq + 1) & 0xFFFFFFFF == d.reasm.next_seq
+        ):
+            st.keepalives += 1
         if flags & SYN:
             if st.syn_ts is None:
                 st.syn_ts = ts
@@ -186,6 +217,9 @@ class Conn:
         if size:
             d.reasm.segment(seq, payload, missing, ts)
         if flags & (FIN | RST):
+            if not self.end_last:
+                self.end_last = {k: s.last for k, s in self.act.items()}
+                self.end_last["at"] = ts
             if flags & FIN:
                 d.reasm.fin(seq, size)
                 if st.fin_ts is None:
@@ -321,8 +355,11 @@ class Conn:
         if client.http is not None and client.http.state == HOLD:
             held, _ = client.http.release(True, ts)
         store = self.an.store
-        client.ws = WsDirection(store, self.conn_id, client.stats, True, params)
-        server.ws = WsDirection(store, self.conn_id, server.stats, False, params)
+        for trackers in (self.act, client.stats.activity, server.stats.activity):
+            trackers["frame"].start(ts)
+            trackers["data"].start(ts)
+        client.ws = WsDirection(store, self.conn_id, client.stats, True, params, conn=self)
+        server.ws = WsDirection(store, self.conn_id, server.stats, False, params, conn=self)
         client.mode = WS
         server.mode = WS
         for item in held:
@@ -404,7 +441,14 @@ class Conn:
         for d, (ok, _n, _m) in zip(self.dirs, results, strict=True):
             is_client = d.idx == self.client_idx
             d.ws = WsDirection(
-                store, self.conn_id, d.stats, is_client, None, resync=not ok, unknown_ext=True
+                store,
+                self.conn_id,
+                d.stats,
+                is_client,
+                None,
+                resync=not ok,
+                unknown_ext=True,
+                conn=self,
             )
             d.mode = WS
             probe, d.probe = d.probe, []
@@ -434,6 +478,10 @@ class Conn:
             self.roles_from = "port"
         ci = self.client_idx
         client, server = self.dirs[ci].stats, self.dirs[1 - ci].stats
+        end = self.end_last.get("at") or ts
+        for trackers in (self.act, client.activity, server.activity):
+            for tracker in trackers.values():
+                tracker.close(end)
         client.addr, server.addr = self.addrs[ci], self.addrs[1 - ci]
         for name, d in (("client", self.dirs[ci]), ("server", self.dirs[1 - ci])):
             r = d.reasm
@@ -455,7 +503,10 @@ class Conn:
             roles_from=self.roles_from,
             http_requests=self.http_requests,
             max_idle_ns=self.max_idle,
+            activity=self.act,
+            end_last=self.end_last,
         )
+        self.heartbeats.finish()
         hs = self.ws_hs
         if hs is None and self.handshakes:
             hs = self.handshakes[-1][1]
@@ -483,6 +534,42 @@ class Conn:
         p0 = int(self.addrs[0].rsplit(":", 1)[1])
         p1 = int(self.addrs[1].rsplit(":", 1)[1])
         return 0 if p0 >= p1 else 1
+
+
+class Heartbeats:
+    """Pairs pings with pongs (RFC 6455 5.5.3: a pong echoes its ping's
+    payload) and application heartbeats with their answers, for one
+    connection."""
+
+    __slots__ = ("out", "conn_id", "waiting")
+
+    def __init__(self, out: list[Heartbeat], conn_id: int) -> None:
+        self.out = out
+        self.conn_id = conn_id
+        self.waiting: dict[str, list[tuple[bytes, Heartbeat]]] = {"client": [], "server": []}
+
+    def ping(self, direction: str, ts: int, payload: bytes, kind: str = "ws-ping") -> None:
+        hb = Heartbeat(self.conn_id, direction, kind, ts)
+        self.out.append(hb)
+        waiting = self.waiting[direction]
+        waiting.append((payload, hb))
+        if len(waiting) > 64:
+            del waiting[0]
+
+    def pong(self, direction: str, ts: int, payload: bytes, kind: str = "ws-ping") -> None:
+        """A pong sent by ``direction`` answers a ping sent the other way."""
+        other = "server" if direction == "client" else "client"
+        waiting = self.waiting[other]
+        for i, (p, hb) in enumerate(waiting):
+            if hb.kind == kind and (p == payload or kind != "ws-ping"):
+                hb.ts_answer = ts
+                del waiting[: i + 1]  # earlier unmatched pings stay unanswered
+                return
+        if kind == "ws-ping":
+            self.out.append(Heartbeat(self.conn_id, direction, "ws-pong-unsolicited", ts))
+
+    def finish(self) -> None:
+        self.waiting = {"client": [], "server": []}
 
 
 def _probe_frames(chunks: list[tuple[bytes | int, int]]) -> tuple[bool, int, bool | None]:
@@ -652,7 +739,7 @@ class Analyzer:
         end = self._last_ts
         for c in self.conns:
             if not c.done:
-                self.records[c.conn_id] = c.finish(c.last)
+                self.records[c.conn_id] = c.finish(end)
         if self.conns:
             cap.first_ts = min(c.start for c in self.conns)
         connections = [self.records[c.conn_id] for c in self.conns]

@@ -110,6 +110,74 @@ class ViolationRecord:
     detail: str = ""
 
 
+class Silence:
+    """Longest time without a given kind of activity.
+
+    ``mark(ts)`` is called at each occurrence; ``longest`` is the longest
+    interval between two occurrences and ``since`` when it began.
+    """
+
+    __slots__ = ("first", "last", "longest", "since", "count")
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.last: int | None = None
+        self.longest = 0
+        self.since: int | None = None
+        self.count = 0
+
+    def mark(self, ts: int) -> None:
+        last = self.last
+        self.count += 1
+        if last is None:
+            self.first = self.last = ts
+        elif ts > last:
+            if ts - last > self.longest:
+                self.longest = ts - last
+                self.since = last
+            self.last = ts
+
+    def start(self, ts: int) -> None:
+        """Silence is measured from ``ts`` (an upgrade, a connection's start)."""
+        if self.last is None:
+            self.last = ts
+
+    def close(self, ts: int) -> None:
+        """The end (first FIN/RST, or the end of the capture): the silence
+        running up to it counts too."""
+        last = self.last
+        if last is not None and ts - last > self.longest:
+            self.longest = ts - last
+            self.since = last
+
+    def __repr__(self) -> str:
+        return f"Silence(longest={self.longest / 1e9:.3f}s, since={self.since}, n={self.count})"
+
+
+# Kinds of activity whose silences are measured, per direction and for both.
+ACTIVITY = ("tcp", "payload", "frame", "data")
+
+
+def activity() -> dict[str, Silence]:
+    """A fresh tracker for each kind of activity."""
+    return {k: Silence() for k in ACTIVITY}
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """A WebSocket ping (or application heartbeat) and its answer."""
+
+    conn_id: int
+    direction: str  # who sent the ping
+    kind: str  # "ws-ping", "ws-pong-unsolicited", or "app:<name>"
+    ts: int
+    ts_answer: int | None = None
+
+    @property
+    def rtt_s(self) -> float | None:
+        return None if self.ts_answer is None else (self.ts_answer - self.ts) / 1e9
+
+
 @dataclass(slots=True)
 class Side:
     """Per-direction facts of a connection (named by who sends)."""
@@ -133,6 +201,10 @@ class Side:
     gap_bytes: int = 0
     dup_bytes: int = 0
     unparsed_bytes: int = 0
+    keepalives: int = 0  # TCP keep-alive probes (no data: proxies that time data ignore them)
+    pings: int = 0
+    pongs: int = 0
+    activity: dict[str, Silence] = field(default_factory=activity)
 
 
 @dataclass(slots=True)
@@ -153,6 +225,9 @@ class Connection:
     compressed: bool = False
     http_requests: int = 0
     max_idle_ns: int = 0
+    activity: dict[str, Silence] = field(default_factory=activity)  # both directions
+    # when the first FIN/RST came, the last activity of each kind before it
+    end_last: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def first_close(self) -> str | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .analysis import connection_dict, handshake_dict
+from .analysis import connection_dict, handshake_dict, heartbeat_dict
 from .frames import OPCODE_NAMES
 from .model import DIRECTIONS, HANDSHAKE_STATES, TCP_END_STATES
 
@@ -190,3 +190,18 @@ def violations(a: Analysis) -> pd.DataFrame:
             "code": pd.Categorical([x.code for x in v]),
         }
     )
+
+
+def heartbeats(a: Analysis) -> pd.DataFrame:
+    hb = a.store.heartbeats
+    df = pd.DataFrame(
+        [heartbeat_dict(h) for h in hb],
+        columns=["conn_id", "direction", "kind", "ts", "ts_answer", "rtt_s"],
+    )
+    df["conn_id"] = df["conn_id"].astype("int64")
+    df["direction"] = _cat(df["direction"].tolist(), DIRECTIONS)
+    df["kind"] = pd.Categorical(df["kind"].tolist())
+    df["ts"] = _ts([h.ts for h in hb])
+    df["ts_answer"] = _opt_times([h.ts_answer for h in hb])
+    df["rtt_s"] = pd.array(df["rtt_s"].tolist(), dtype="Float64")
+    return df

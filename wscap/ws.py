@@ -11,10 +11,11 @@ violation into the shared :class:`Store`.  No I/O.
 from __future__ import annotations
 
 import codecs
+import re
 
 from .deflate import DEFAULT_MAX_MESSAGE, DeflateParams, Inflater
 from .frames import FrameHeader, FrameParser, Violation
-from .model import FrameTable, Gap, MessageTable, Side, ViolationRecord
+from .model import FrameTable, Gap, Heartbeat, MessageTable, Side, ViolationRecord
 
 _utf8 = codecs.getincrementaldecoder("utf-8")
 
@@ -30,6 +31,42 @@ def close_code_valid(code: int) -> bool:
     return code in VALID_CLOSE_CODES or 3000 <= code <= 4999
 
 
+SMALL_TEXT = 128  # text messages up to this size are checked for heartbeats
+
+# Application-level heartbeats: (name, is_answer) by exact payload.
+_APP_HEARTBEATS = {
+    b"2": ("socket.io", False),  # Engine.IO ping
+    b"3": ("socket.io", True),  # Engine.IO pong
+    b'{"type":6}\x1e': ("signalr", False),  # SignalR ping (either side)
+    b"\n": ("stomp", False),  # STOMP heart-beat (EOL)
+    b"\r\n": ("stomp", False),
+    b'{"type":"ka"}': ("graphql-ws", False),  # subscriptions-transport-ws keep-alive
+    b'{"type":"ping"}': ("graphql-ws", False),  # graphql-transport-ws
+    b'{"type":"pong"}': ("graphql-ws", True),
+}
+_APP_PING = re.compile(rb"\b(ping|heartbeat|keep-?alive|hb)\b")
+_APP_PONG = re.compile(rb"\bpong\b")
+
+
+def app_heartbeat(payload: bytes) -> tuple[str, bool] | None:
+    """(protocol, is_answer) when a short text message looks like an
+    application heartbeat (Socket.IO 2/3, SignalR type 6, STOMP EOL,
+    GraphQL keep-alives, small texts saying ping/pong/heartbeat)."""
+    known = _APP_HEARTBEATS.get(payload)
+    if known is not None:
+        return known
+    if len(payload) > 64:
+        return None
+    low = payload.lower()
+    if b"phoenix" in low and b"heartbeat" in low:
+        return ("phoenix", False)
+    if _APP_PONG.search(low):
+        return ("text", True)
+    if len(low) <= 32 and _APP_PING.search(low):
+        return ("text", False)
+    return None
+
+
 class Store:
     """Where every direction of every connection writes its records."""
 
@@ -40,6 +77,7 @@ class Store:
         self.messages = MessageTable()
         self.violations: list[ViolationRecord] = []
         self.gaps: list[Gap] = []
+        self.heartbeats: list[Heartbeat] = []
         self.capped_messages = 0
         self.capped_bytes = 0
 
@@ -56,6 +94,7 @@ class WsDirection:
         deflate: DeflateParams | None,
         resync: bool = False,
         unknown_ext: bool = False,
+        conn: object = None,
     ) -> None:
         """``unknown_ext``: the handshake was not captured, so RSV1 may mean
         a compressed message that cannot be inflated (no context)."""
@@ -66,6 +105,10 @@ class WsDirection:
         self.direction = "client" if is_client else "server"
         self.dir_bit = 0 if is_client else 1
         self.unknown_ext = unknown_ext
+        # shared with the other direction: activity over both, heartbeat pairing
+        self.both = conn.act if conn is not None else None
+        self.hb = conn.heartbeats if conn is not None else None
+        self.act = side.activity
         self.parser = FrameParser(
             is_client, rsv_ok=4 if deflate or unknown_ext else 0, handler=self
         )
@@ -87,6 +130,7 @@ class WsDirection:
         self.msg_utf8 = None  # incremental decoder while text is being checked
         self.msg_utf8_state = 0  # 0 valid so far, 1 invalid, 2 unknown
         self.msg_frame: FrameHeader | None = None  # frame whose payload is flowing in
+        self.msg_small: bytearray | None = None  # payload of a short text message
 
     # -- sink interface -----------------------------------------------------
 
@@ -139,6 +183,7 @@ class WsDirection:
             self.msg_wire = 0
             self.msg_payload = 0
             self.msg_utf8 = None if self.msg_binary or self.msg_compressed else _utf8()
+            self.msg_small = None if self.msg_binary else bytearray()
             self.msg_utf8_state = 0
             if self.msg_compressed and self.inflater is not None:
                 self.msg_utf8 = None if self.msg_binary else _utf8()
@@ -175,6 +220,26 @@ class WsDirection:
         side.frames += 1
         side.frame_bytes += h.header_len + h.length
         side.last_frame_ts = h.ts_end
+        act = self.act
+        act["frame"].mark(h.ts)
+        if op <= 2:
+            act["data"].mark(h.ts)
+        both = self.both
+        if both is not None:
+            both["frame"].mark(h.ts)
+            if op <= 2:
+                both["data"].mark(h.ts)
+        if op == 9 or op == 10:
+            if op == 9:
+                side.pings += 1
+            else:
+                side.pongs += 1
+            hb = self.hb
+            if hb is not None:
+                if op == 9:
+                    hb.ping(self.direction, h.ts, h.payload or b"")
+                else:
+                    hb.pong(self.direction, h.ts, h.payload or b"")
         first = None
         if h.violations:
             first = h.violations[0]
@@ -220,6 +285,12 @@ class WsDirection:
     # -- messages -----------------------------------------------------------
 
     def _check_utf8(self, data: bytes) -> None:
+        small = self.msg_small
+        if small is not None:
+            if len(small) + len(data) <= SMALL_TEXT:
+                small += data
+            else:
+                self.msg_small = None
         dec = self.msg_utf8
         if dec is None:
             return
@@ -269,6 +340,16 @@ class WsDirection:
             self.msg_utf8_state = 2
         if self.msg_compressed and not self.msg_size_known and self.msg_utf8_state == 0:
             self.msg_utf8_state = 2
+        small = self.msg_small
+        if small is not None and not incomplete and self.hb is not None:
+            kind = app_heartbeat(bytes(small))
+            if kind is not None:
+                name, is_answer = kind
+                if is_answer:
+                    self.hb.pong(self.direction, ts, b"", "app:" + name)
+                else:
+                    self.hb.ping(self.direction, self.msg_ts, b"", "app:" + name)
+        self.msg_small = None
         self.msg_open = False
         self.msg_utf8 = None
         self.msg_frame = None
