@@ -50,6 +50,7 @@ class _Source:
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self._z: zlib._Decompress | None = None
+        self._damage: str | None = None
         self.raw_bytes = 0
         first = self._read_raw()
         if first[:2] == GZIP_MAGIC:
@@ -66,18 +67,23 @@ class _Source:
         return data
 
     def _inflate(self, data: bytes) -> bytes:
+        """Inflate; on damage, return what came before it (within 64 KiB)
+        and raise :class:`_GzipDamage` at the next read."""
         out = []
-        while data:
-            assert self._z is not None
+        z = self._z
+        assert z is not None
+        while data and self._damage is None:
+            piece, data = data[:65536], data[65536:]
+            saved = z.copy()
             try:
-                out.append(self._z.decompress(data))
+                out.append(z.decompress(piece))
             except zlib.error as exc:
-                raise _GzipDamage(str(exc)) from None
-            if self._z.eof:  # concatenated gzip members
-                data = self._z.unused_data
-                self._z = zlib.decompressobj(wbits=47)
-            else:
-                data = b""
+                self._damage = str(exc)
+                out.append(_salvage(saved, piece))
+                break
+            if z.eof:  # concatenated gzip members
+                data = z.unused_data + data
+                z = self._z = zlib.decompressobj(wbits=47)
         return b"".join(out)
 
     def read(self) -> bytes:
@@ -85,7 +91,7 @@ class _Source:
         if self._pending:
             data, self._pending = self._pending, b""
             return data
-        while True:
+        while self._damage is None:
             raw = self._read_raw()
             if not raw:
                 return b""
@@ -94,10 +100,29 @@ class _Source:
             data = self._inflate(raw)
             if data:
                 return data
+        raise _GzipDamage(self._damage)
 
 
 class _GzipDamage(Exception):
     pass
+
+
+def _salvage(z: zlib._Decompress, piece: bytes) -> bytes:
+    """What ``piece`` inflates to before the point where it is damaged."""
+    out = []
+    for i in range(0, len(piece), 256):
+        step = piece[i : i + 256]
+        saved = z.copy()
+        try:
+            out.append(z.decompress(step))
+        except zlib.error:
+            for j in range(len(step)):  # the last good bytes, one at a time
+                try:
+                    out.append(saved.decompress(step[j : j + 1]))
+                except zlib.error:
+                    break
+            break
+    return b"".join(out)
 
 
 def _open(path: str | os.PathLike[str]) -> tuple[BinaryIO, str]:
@@ -136,6 +161,9 @@ class PacketReader:
             self.close()
             raise CaptureError(f"{self.name}: damaged gzip data: {exc}") from None
         head = self._src._pending[:4]
+        if len(head) < 4 and self._src._damage is not None:
+            self.close()
+            raise CaptureError(f"{self.name}: damaged gzip data: {self._src._damage}")
         if len(head) < 4:
             self.close()
             if not head:
@@ -195,7 +223,7 @@ class PacketReader:
         unpack_rec = rec.unpack_from
         limit = max(MAX_RECORD, snaplen if snaplen < (1 << 28) else 0)
         pos = 24
-        base = 24  # file offset of buf[0]
+        base = 0  # file offset of buf[0]
         n = len(buf)
         while True:
             if pos + 16 <= n:
@@ -336,8 +364,8 @@ def _idb_time_options(buf: bytes, pos: int, end: int, endian: str) -> tuple[int,
     """(multiplier, shift-or-divisor, offset_ns) from an IDB's options.
 
     Timestamps in ticks convert to ns as ``ticks * mult // div`` for decimal
-    resolutions and ``(ticks * 10**9) >> shift`` for binary ones; the second
-    value is negative for binary resolutions.
+    resolutions and ``(ticks * 10**9) >> shift`` for binary ones, where the
+    second value is ``~shift`` (negative) for binary resolutions.
     """
     mult, div, off = 1000, 1, 0  # default resolution: microseconds
     while pos + 4 <= end:
@@ -348,7 +376,8 @@ def _idb_time_options(buf: bytes, pos: int, end: int, endian: str) -> tuple[int,
         if code == 9 and length >= 1:  # if_tsresol
             r = buf[val]
             if r & 0x80:
-                mult, div = 10**9, -(r & 0x7F)
+                # binary: ticks are 2**-n s; div holds ~n (never 0, even for n = 0)
+                mult, div = 10**9, ~(r & 0x7F)
             else:
                 exp = r & 0x7F
                 if exp <= 9:
@@ -365,5 +394,5 @@ def _ticks_to_ns(ticks: int, mult: int, div: int) -> int:
     if div == 1:
         return ticks * mult
     if div < 0:
-        return (ticks * mult) >> -div
+        return (ticks * mult) >> ~div
     return ticks * mult // div
