@@ -86,11 +86,6 @@ def decode_tcp(linktype: int, data: bytes) -> tuple | str:
             return SKIP_SHORT
         etype = (data[12] << 8) | data[13]
         off = 14
-        while etype in ETH_VLAN_TAGS:
-            if n < off + 4:
-                return SKIP_SHORT
-            etype = (data[off + 2] << 8) | data[off + 3]
-            off += 4
     elif linktype == LINKTYPE_LINUX_SLL2:
         if n < 20:
             return SKIP_SHORT
@@ -117,6 +112,12 @@ def decode_tcp(linktype: int, data: bytes) -> tuple | str:
         off = 4
     else:
         return SKIP_LINKTYPE
+    # 802.1Q/QinQ tags (libpcap also puts them back into cooked captures)
+    while etype in ETH_VLAN_TAGS:
+        if n < off + 4:
+            return SKIP_SHORT
+        etype = (data[off + 2] << 8) | data[off + 3]
+        off += 4
 
     if etype == ETH_IPV4:
         if n < off + 20:
