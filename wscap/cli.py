@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -64,16 +65,17 @@ def analyze(
         sys.stderr.close()
         sys.exit(0)
     if a.capture.damage:
-        click.echo(
-            f"wscap: {a.capture.path}: {a.capture.damage}; analysed the "
-            f"{a.capture.packets} packets before it",
-            err=True,
+        _fail(
+            f"{a.capture.path}: {a.capture.damage}; analysed the "
+            f"{a.capture.packets} packets before it"
         )
-        sys.exit(2)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"wscap: {message}", err=True)
+def _fail(message: str) -> NoReturn:
+    """One line on stderr (control characters in file names escaped), exit 2."""
+    from .render import _clean
+
+    click.echo(f"wscap: {_clean(message, None)}", err=True)
     sys.exit(2)
 
 

@@ -43,6 +43,8 @@ def redact_header(name: str, value: str) -> str:
         return mark(value)
     if name.lower() == "sec-websocket-protocol":
         return redact_tokens(value)
+    if "?" in value or "@" in value:  # Referer, Location, X-Original-URI, ...
+        value = redact_uri(value)
     return _JWT.sub(lambda m: mark(m.group(0)), value)
 
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def write_json(a: Analysis, out: IO[str], frames: bool = True) -> None:
     """The model as one JSON document (``--json``)."""
-    json.dump(a.to_dict(frames=frames), out, ensure_ascii=False, separators=(",", ":"))
+    # ensure_ascii: no raw control characters (C1 included) reach a terminal
+    json.dump(a.to_dict(frames=frames), out, ensure_ascii=True, separators=(",", ":"))
     out.write("\n")
 
 
@@ -32,12 +33,12 @@ def _dur(seconds: float) -> str:
     return f"{int(h)} h {int(m)} min"
 
 
-def _clean(text: object, limit: int = 120) -> str:
+def _clean(text: object, limit: int | None = 120) -> str:
     """Make attacker-controlled text safe for a terminal: no control
     characters (escape sequences), bounded length."""
     s = str(text)
     s = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in s)
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _frame_counts(a: Analysis) -> dict[tuple[int, int], Counter]:
@@ -110,7 +111,8 @@ def _conn_block(
         out.append(f"  request    {_clean(hs.method, 10)} {uri}{host}")
     status = c.handshake or "-"
     if hs is not None and hs.status is not None:
-        status += f" ({hs.status} {_clean(hs.reason or '', 40)})".rstrip()
+        reason = _clean(hs.reason or "", 40)
+        status += f" ({hs.status} {reason})" if reason else f" ({hs.status})"
         if hs.latency_s is not None:
             status += f" in {_dur(hs.latency_s)}"
     if c.accept_valid is False and hs is not None:
@@ -139,7 +141,7 @@ def _conn_block(
     for name, side in (("client", c.client), ("server", c.server)):
         if side.close_ts is not None:
             code = side.close_code if side.close_code is not None else "no code"
-            reason = f" {_clean(side.close_reason, 60)!r}" if side.close_reason else ""
+            reason = f" '{_clean(side.close_reason, 60)}'" if side.close_reason else ""
             close.append(f"{name} sent close {code}{reason}")
     if not close and c.upgraded:
         close.append("no close frame")
