@@ -187,11 +187,6 @@ def test_text_suricata_compressed():
     assert b["client"] == "0 frames, 0 messages"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: render._conn_block applies .rstrip() after the closing parenthesis, so an "
-    "empty reason phrase ('HTTP/1.1 101 ') renders as '(101 )'",
-)
 def test_text_empty_reason_phrase_has_no_stray_space():
     _, out, _ = run(SURICATA)
     assert block_lines(out)["handshake"].startswith("ok (101) in ")
@@ -557,11 +552,6 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path):
     assert d["connections"][0]["close_reason_server"] == "bye\x1b[31m"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: redact_header only masks JWTs in headers it does not know; a token-like "
-    "query parameter in a URI-valued header (Referer, X-Original-URI) is printed as is",
-)
 def test_token_in_uri_valued_headers_is_redacted(tmp_path):
     p = tmp_path / "ref.pcap"
     p.write_bytes(
@@ -712,11 +702,6 @@ def test_pcapng_with_one_unsupported_interface_skips_its_packets(tmp_path):
     assert d["capture"]["tcp_packets"] == len(conv)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): cli._fail prints the file name raw, so a name with a newline or an "
-    "escape sequence breaks the one-line stderr contract and reaches the terminal",
-)
 def test_error_line_with_hostile_file_name(tmp_path):
     p = tmp_path / "evil\x1b[31m\nname.txt"
     p.write_text("not a capture\n")
@@ -746,12 +731,6 @@ def test_broken_pipe_is_quiet(tmp_path):
     proc.stderr.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Analyzer.finish takes the capture start from the first TCP connection "
-    "(or the last packet when there is none), so packets before the first connection, and "
-    "captures without TCP, get a wrong start and duration",
-)
 def test_capture_start_and_duration_count_every_packet(tmp_path):
     udp = dpkt.udp.UDP(sport=53, dport=53, data=b"q")
     udp.ulen = 9

@@ -315,11 +315,6 @@ def test_pcapng_picosecond_resolution(tmp_path):
     assert pkts[0][0] == sec * 10**9 + 123_456_789
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: if_tsresol 0x80 (2^-0 s, whole seconds) makes _idb_time_options return "
-    "div=-0 == 0, so _ticks_to_ns divides by zero",
-)
 def test_pcapng_binary_resolution_whole_seconds(tmp_path):
     e = "<"
     raw = shb(e) + idb(e, 1, 0, tsresol(e, 0x80)) + epb(e, 0, T0, b"x")
@@ -408,12 +403,6 @@ def test_gzip_damage_after_the_first_chunk_is_damage(tmp_path):
     assert len(pkts) > 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a small .gz whose trailer CRC is wrong raises CaptureError (0 packets) "
-    "because _Source inflates the first 1 MiB in __init__ and drops the output on zlib.error; "
-    "the same damage in a bigger file is analysed up to it",
-)
 def test_small_gzip_with_bad_crc_is_analysed_up_to_the_damage(tmp_path):
     rnd = random.Random(9)
     pkts_in = [(T0 * 10**9 + i, rnd.randbytes(200)) for i in range(200)]
@@ -517,11 +506,6 @@ def test_truncated_last_record(tmp_path):
     assert r.damage is not None and "cut short" in r.damage
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _iter_pcap starts with base=24 and pos=24 although buf[0] is file offset 0, "
-    "so every damage offset (and reader.offset) is 24 bytes too far",
-)
 def test_damage_reports_the_file_offset_of_the_bad_record(tmp_path):
     raw, data = three_records()
     last_rec = len(raw) - 16 - len(data[2])

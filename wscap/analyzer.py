@@ -626,6 +626,8 @@ class Analyzer:
         cap = self.capture
         cap.packets += 1
         cap.bytes += orig_len
+        if cap.first_ts is None:
+            cap.first_ts = ts
         if ts < self._last_ts:
             cap.timestamps_out_of_order += 1
         else:
@@ -740,11 +742,7 @@ class Analyzer:
         for c in self.conns:
             if not c.done:
                 self.records[c.conn_id] = c.finish(end)
-        if self.conns:
-            cap.first_ts = min(c.start for c in self.conns)
         connections = [self.records[c.conn_id] for c in self.conns]
-        if cap.first_ts is None and cap.packets:
-            cap.first_ts = end
         cap.last_ts = end if cap.packets else None
         for hs in self.handshakes:
             if hs.status is None:
