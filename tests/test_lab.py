@@ -67,7 +67,8 @@ def test_truth_consistent_across_two_runs(name: str, fresh: Any, tmp_path: Path)
     """Counts identical, relative times within a few milliseconds."""
     _, first = fresh(name)
     _, second = _record(name, tmp_path)
-    errs = compare_runs(first, second, SCENARIOS[name].timing_tolerance)
+    sc = SCENARIOS[name]
+    errs = compare_runs(first, second, sc.timing_tolerance, median=sc.timing_median)
     assert not errs, "\n".join(errs)
 
 

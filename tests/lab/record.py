@@ -140,8 +140,10 @@ class Scenario:
     # present; ``healthy`` = no finding of severity error or warning
     findings: tuple[str, ...] = ()
     healthy: bool = False
-    # run-to-run tolerance for relative times (tests/lab/consistency.py)
+    # run-to-run tolerance for relative times (tests/lab/consistency.py);
+    # timing_median: compare the median over connections of each event
     timing_tolerance: float = 0.025
+    timing_median: bool = False
 
 
 def _pair(lab: Lab) -> list[dict[str, Any]]:

@@ -485,9 +485,11 @@ SCENARIOS: dict[str, Scenario] = {
             fifty,
             ANY1,
             healthy=True,
-            # 100 sockets closing in the same few ms on 2 cores: the queueing
-            # varies by a few tens of ms between runs
-            timing_tolerance=0.06,
+            # 100 sockets served by one event loop, nginx and tcpdump on 2
+            # cores: when each connection gets its turn varies by up to ~50 ms
+            # between runs, per connection and even in the median
+            timing_tolerance=0.1,
+            timing_median=True,
         ),
         Scenario(
             "unmasked-client",
