@@ -12,6 +12,7 @@ import os
 from .analysis import Analysis
 from .analyzer import Analyzer, analyze
 from .errors import CaptureError
+from .profiles import Timeout, parse_timeout_option, profile
 
 __version__ = "0.1.0"
 
@@ -22,16 +23,31 @@ def load(
     frames: bool = True,
     max_message: int = 64 << 20,
     redact: bool = True,
+    timeouts: list[Timeout] | None = None,
 ) -> Analysis:
     """Analyse a capture (pcap, pcapng, optionally gzip'd; ``"-"`` = stdin).
 
     ``frames=False`` keeps no per-frame table (for big captures);
     ``max_message`` caps the decompressed size counted per message;
-    ``redact=False`` keeps cookies, credentials and tokens in the model.
+    ``redact=False`` keeps cookies, credentials and tokens in the model;
+    ``timeouts`` are the timeouts on the path, for the diagnosis
+    (``a.findings``): see :mod:`wscap.profiles`.
 
     Raises :class:`CaptureError` if the input cannot be read as a capture.
     """
-    return analyze(path, keep_frames=frames, max_message=max_message, redact=redact)
+    a = analyze(path, keep_frames=frames, max_message=max_message, redact=redact)
+    a.timeouts = list(timeouts or [])
+    return a
 
 
-__all__ = ["Analysis", "Analyzer", "CaptureError", "analyze", "load", "__version__"]
+__all__ = [
+    "Analysis",
+    "Analyzer",
+    "CaptureError",
+    "Timeout",
+    "analyze",
+    "load",
+    "parse_timeout_option",
+    "profile",
+    "__version__",
+]

@@ -24,6 +24,8 @@ from .model import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .diagnose import Finding
+    from .profiles import Timeout
     from .ws import Store
 
 
@@ -64,7 +66,9 @@ class Analysis:
         self.connection_list = connections
         self.handshake_list = handshakes
         self.store = store
+        self.timeouts: list[Timeout] = []  # configured for the path (diagnosis)
         self._cache: dict[str, pd.DataFrame] = {}
+        self._findings: list[Finding] | None = None
 
     def __repr__(self) -> str:
         ws = sum(1 for c in self.connection_list if c.upgraded)
@@ -115,6 +119,31 @@ class Analysis:
     @property
     def heartbeats(self) -> pd.DataFrame:
         return self._df("heartbeats")
+
+    # -- diagnosis ----------------------------------------------------------
+
+    def diagnose(self, timeouts: list[Timeout] | None = None) -> list[Finding]:
+        """Findings, most serious first (see :mod:`wscap.diagnose`).
+
+        ``timeouts`` replaces the configured timeouts (``load(timeouts=...)``).
+        """
+        from .diagnose import diagnose
+
+        if timeouts is not None:
+            self.timeouts = list(timeouts)
+            self._findings = None
+            self._cache.pop("findings", None)
+        if self._findings is None:
+            self._findings = diagnose(self, self.timeouts)
+        return self._findings
+
+    @property
+    def finding_list(self) -> list[Finding]:
+        return self.diagnose()
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        return self._df("findings")
 
     # -- plain data (JSON) --------------------------------------------------
 
@@ -204,6 +233,8 @@ class Analysis:
         d: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "capture": self.capture_dict(),
+            "timeouts": [timeout_dict(t) for t in self.timeouts],
+            "findings": [finding_dict(f) for f in self.diagnose()],
             "connections": self.connection_dicts(),
             "handshakes": self.handshake_dicts(),
         }
@@ -299,6 +330,38 @@ def _silences(c: Connection) -> dict[str, Any]:
             (at - last) / 1e9 if at is not None and last is not None else None
         )
     return out
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "severity": f.severity,
+        "conn_id": f.conn_id,
+        "conn_ids": f.conn_ids,
+        "ts": _iso(f.ts),
+        "summary": f.summary,
+        "evidence": {k: _plain(v) for k, v in f.evidence.items()},
+        "advice": f.advice,
+    }
+
+
+def timeout_dict(t: Timeout) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "seconds": t.seconds,
+        "kind": t.kind,
+        "product": t.product,
+        "setting": t.setting,
+        "origin": t.origin,
+        "source": t.source,
+    }
+
+
+def _plain(v: Any) -> Any:
+    """Evidence values as JSON-ready data (timestamps as ISO strings)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v > 10**17:
+        return _iso(v)
+    return v
 
 
 def heartbeat_dict(h: Heartbeat) -> dict[str, Any]:

@@ -33,17 +33,75 @@ def main() -> None:
     is_flag=True,
     help="Do not redact cookies, Authorization headers and tokens.",
 )
+@click.option(
+    "--timeout",
+    "timeouts",
+    multiple=True,
+    metavar="[NAME=]SECONDS",
+    help="A timeout on the path, e.g. 60, nginx-read=60, alb=350, x=5m (repeatable).",
+)
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="NAME",
+    help="Documented defaults of a proxy or load balancer on the path (see `wscap profiles`).",
+)
+@click.option(
+    "--ingress",
+    "ingress",
+    multiple=True,
+    metavar="FILE.yaml",
+    help="Kubernetes Ingress manifests / ingress-nginx ConfigMap to take timeouts from.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning"]),
+    default=None,
+    help="Exit with status 1 when a finding this serious (or worse) exists.",
+)
 def analyze(
-    capture: str, as_json: bool, no_frames: bool, max_message: int, show_secrets: bool
+    capture: str,
+    as_json: bool,
+    no_frames: bool,
+    max_message: int,
+    show_secrets: bool,
+    timeouts: tuple[str, ...],
+    profiles: tuple[str, ...],
+    ingress: tuple[str, ...],
+    fail_on: str | None,
 ) -> None:
     """Analyse CAPTURE (pcap or pcapng, optionally gzip'd; - for stdin).
 
-    Exit status: 0 on success; 2 when the input cannot be read, or was
-    damaged part-way (everything before the damage is still reported).
+    The report opens with the verdict: findings, most serious first, each
+    with its evidence and the setting that explains it.
+
+    Exit status: 0 on success; 1 with --fail-on when such a finding exists;
+    2 when the input cannot be read, or was damaged part-way (everything
+    before the damage is still reported).
     """
     from .analyzer import analyze as run
+    from .diagnose import WARNING, Finding
+    from .profiles import parse_timeout_option, profile
     from .render import render_text, write_json
 
+    configured = []
+    extra: list[Finding] = []
+    try:
+        for name in profiles:
+            configured.extend(profile(name))
+        configured.extend(parse_timeout_option(t) for t in timeouts)
+        if ingress:
+            from .ingress import load_manifests
+
+            found, issues = load_manifests(list(ingress))
+            configured.extend(found)
+            extra = [
+                Finding(i.code, i.severity, [], None, i.summary, dict(i.evidence), i.advice)
+                for i in issues
+            ]
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
     try:
         a = run(
             capture,
@@ -55,6 +113,12 @@ def analyze(
         _fail(str(exc))
     except MemoryError:
         _fail(f"{capture}: out of memory")
+    a.timeouts = configured
+    findings = a.diagnose()
+    if extra:
+        findings[:] = sorted(
+            findings + extra, key=lambda f: {"error": 0, "warning": 1}.get(f.severity, 2)
+        )
     try:
         if as_json:
             write_json(a, sys.stdout, frames=not no_frames)
@@ -64,11 +128,27 @@ def analyze(
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+    if fail_on is not None:
+        worst = {"error": ("error",), "warning": ("error", WARNING)}[fail_on]
+        failing = any(f.severity in worst for f in findings)
+    else:
+        failing = False
     if a.capture.damage:
         _fail(
             f"{a.capture.path}: {a.capture.damage}; analysed the "
             f"{a.capture.packets} packets before it"
         )
+
+    if failing:
+        sys.exit(1)
+
+
+@main.command("profiles")
+def profiles_cmd() -> None:
+    """List the documented timeout defaults usable with --profile and --timeout."""
+    from .profiles import format_profiles
+
+    sys.stdout.write(format_profiles())
 
 
 def _fail(message: str) -> NoReturn:

@@ -6,11 +6,13 @@ import json
 from collections import Counter
 from typing import IO, TYPE_CHECKING
 
+from .diagnose import verdicts
 from .frames import OPCODE_NAMES
 from .model import DIRECTIONS
 
 if TYPE_CHECKING:
     from .analysis import Analysis
+    from .diagnose import Finding
     from .model import Connection
 
 
@@ -53,10 +55,49 @@ def _frame_counts(a: Analysis) -> dict[tuple[int, int], Counter]:
     return counts
 
 
-def render_text(a: Analysis) -> str:
-    """Human summary: the capture, then one block per WebSocket connection."""
+SEVERITY_MARK = {"error": "ERROR", "warning": "WARN ", "info": "info "}
+
+
+def render_findings(findings: list[Finding], limit: int | None = None) -> list[str]:
+    """One line per finding, most serious first, with its advice indented."""
+    out = []
+    shown = findings if limit is None else findings[:limit]
+    advised = set()
+    for f in shown:
+        out.append(f"{SEVERITY_MARK[f.severity]} {f.code}: {_clean(f.summary, None)}")
+        if f.advice and f.severity != "info" and f.advice not in advised:
+            advised.add(f.advice)
+            out.append(f"       → {_clean(f.advice, None)}")
+    if limit is not None and len(findings) > limit:
+        out.append(f"… and {len(findings) - limit} more findings (--json lists them all)")
+    return out
+
+
+def render_text(a: Analysis, findings: list[Finding] | None = None) -> str:
+    """Human summary: the verdict (findings, most serious first), the
+    capture, then one block per WebSocket connection."""
     cap = a.capture
     lines: list[str] = []
+    if findings is None:
+        findings = a.diagnose()
+    verdict = verdicts(a, findings)
+    serious = [f for f in findings if f.severity != "info"]
+    if serious:
+        lines.append(f"Verdict: {len(serious)} problem(s) found")
+        lines.extend(render_findings(serious, limit=20))
+    elif a.websockets:
+        lines.append("Verdict: no problems found")
+    else:
+        lines.append("Verdict: no WebSocket traffic in this capture")
+    infos = [f for f in findings if f.severity == "info"]
+    if infos:
+        lines.extend(render_findings(infos, limit=5))
+    if a.timeouts:
+        lines.append(
+            "Timeouts on the path: "
+            + ", ".join(f"{t.name} {t.seconds:g} s ({t.origin})" for t in a.timeouts)
+        )
+    lines.append("")
     ws = a.websockets
     d = a.capture_dict()
     dur = f", {_dur(d['duration_s'])}" if d["duration_s"] is not None else ""
@@ -88,7 +129,7 @@ def render_text(a: Analysis) -> str:
     viol = Counter((v.conn_id, v.code) for v in a.store.violations)
     for c in ws:
         lines.append("")
-        lines.extend(_conn_block(a, c, counts, viol))
+        lines.extend(_conn_block(a, c, counts, viol, verdict.get(c.conn_id, "ok")))
     others = len(a.connection_list) - len(ws)
     if others:
         lines.append("")
@@ -96,15 +137,41 @@ def render_text(a: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _heartbeat_line(hb: list, c: Connection) -> str:
+    if not hb:
+        ka = c.client.keepalives + c.server.keepalives
+        return "none" + (f" (only {ka} TCP keep-alives)" if ka else "")
+    parts = []
+    for kind in sorted({h.kind for h in hb}):
+        items = [h for h in hb if h.kind == kind]
+        dirs = "/".join(sorted({h.direction for h in items}))
+        answered = [h for h in items if h.ts_answer is not None]
+        line = f"{len(items)} {kind} from {dirs}"
+        if len(items) > 1:
+            gaps = [(b.ts - a.ts) / 1e9 for a, b in zip(items, items[1:], strict=False)]
+            line += f" every ~{_dur(sorted(gaps)[len(gaps) // 2])}"
+        if kind != "ws-pong-unsolicited":
+            line += f", {len(answered)} answered"
+            if answered:
+                rtt = max(h.rtt_s for h in answered)
+                line += f" (rtt ≤ {_dur(rtt)})"
+        parts.append(line)
+    return "; ".join(parts)
+
+
 def _conn_block(
-    a: Analysis, c: Connection, counts: dict[tuple[int, int], Counter], viol: Counter
+    a: Analysis,
+    c: Connection,
+    counts: dict[tuple[int, int], Counter],
+    viol: Counter,
+    verdict: str,
 ) -> list[str]:
     hs = None
     for h in a.handshake_list:
         if h.conn_id == c.conn_id:
             hs = h  # the last one on the connection
     dur = (c.end - c.start) / 1e9
-    out = [f"conn {c.conn_id}  {c.client.addr} → {c.server.addr}  ({_dur(dur)})"]
+    out = [f"conn {c.conn_id}  {c.client.addr} → {c.server.addr}  ({_dur(dur)})  [{verdict}]"]
     if hs is not None and hs.method:
         uri = _clean(hs.uri, 100)
         host = f" host {_clean(hs.host, 60)}" if hs.host else ""
@@ -152,7 +219,17 @@ def _conn_block(
         if after >= 0:
             tcp += f" {_dur(after)} after the last frame"
     out.append(f"  close      {'; '.join(close + [tcp])}")
-    out.append(f"  idle       longest silence {_dur(c.max_idle_ns / 1e9)}")
+    act = c.activity
+    idle = (
+        f"  idle       longest silence {_dur(act['tcp'].longest / 1e9)} (no packet), "
+        f"{_dur(act['payload'].longest / 1e9)} (no data)"
+    )
+    if c.upgraded:
+        idle += f", {_dur(act['data'].longest / 1e9)} (no data frame)"
+    out.append(idle)
+    hb = [h for h in a.store.heartbeats if h.conn_id == c.conn_id]
+    if hb or c.upgraded:
+        out.append("  heartbeat  " + _heartbeat_line(hb, c))
     if c.client.gaps or c.server.gaps:
         out.append(
             f"  gaps       {c.client.gaps + c.server.gaps} capture gaps, "

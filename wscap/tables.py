@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .analysis import connection_dict, handshake_dict, heartbeat_dict
+from .analysis import connection_dict, finding_dict, handshake_dict, heartbeat_dict
 from .frames import OPCODE_NAMES
 from .model import DIRECTIONS, HANDSHAKE_STATES, TCP_END_STATES
 
@@ -204,4 +204,18 @@ def heartbeats(a: Analysis) -> pd.DataFrame:
     df["ts"] = _ts([h.ts for h in hb])
     df["ts_answer"] = _opt_times([h.ts_answer for h in hb])
     df["rtt_s"] = pd.array(df["rtt_s"].tolist(), dtype="Float64")
+    return df
+
+
+def findings(a: Analysis) -> pd.DataFrame:
+    fs = a.diagnose()
+    from .diagnose import SEVERITIES
+
+    df = pd.DataFrame(
+        [finding_dict(f) for f in fs],
+        columns=["code", "severity", "conn_id", "conn_ids", "ts", "summary", "evidence", "advice"],
+    )
+    df["severity"] = _cat(df["severity"].tolist(), SEVERITIES)
+    df["conn_id"] = pd.array([f.conn_id for f in fs], dtype="Int64")
+    df["ts"] = _opt_times([f.ts for f in fs])
     return df
