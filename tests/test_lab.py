@@ -13,7 +13,15 @@ import pytest
 from lab.capture import CaptureError
 from lab.compare import compare
 from lab.consistency import compare_runs
-from lab.fixtures import KEPT_DIR, check_findings, load_truth, require_lab
+from lab.fixtures import (
+    KEPT_DIR,
+    analyze_json,
+    check_findings,
+    check_timeout_findings,
+    load_truth,
+    require_lab,
+    timeout_options,
+)
 from lab.scenarios import SCENARIOS
 
 import wscap
@@ -58,7 +66,11 @@ def test_wscap_matches_fresh_truth(name: str, fresh: Any) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_findings_on_fresh_capture(name: str, fresh: Any) -> None:
     cap, truth = fresh(name)
-    errs = check_findings(truth, wscap.load(cap))
+    errs = check_findings(truth, analyze_json(cap))
+    if truth.get("proxy"):
+        doc = analyze_json(cap, *timeout_options(truth))
+        errs += check_findings(truth, doc, scenario_codes=False)
+        errs += check_timeout_findings(truth, doc)
     assert not errs, "\n".join(errs)
 
 

@@ -17,11 +17,14 @@ from lab.compare import compare
 from lab.consistency import compare_runs
 from lab.fixtures import (
     KEPT_DIR,
+    analyze_json,
     capture_of,
     check_findings,
+    check_timeout_findings,
     kept_truths,
     load_truth,
     schema_errors,
+    timeout_options,
 )
 from lab.scenarios import SCENARIOS
 
@@ -61,8 +64,20 @@ def test_wscap_matches_truth(truth_path: Path) -> None:
 @pytest.mark.parametrize("truth_path", KEPT, ids=IDS)
 def test_findings_match_scenario(truth_path: Path) -> None:
     truth = load_truth(truth_path)
-    a = wscap.load(capture_of(truth_path, truth))
-    errs = check_findings(truth, a)
+    doc = analyze_json(capture_of(truth_path, truth))
+    errs = check_findings(truth, doc)
+    assert not errs, "\n".join(errs)
+
+
+PROXIED = [(p, i) for p, i in zip(KEPT, IDS, strict=True) if load_truth(p).get("proxy")]
+
+
+@pytest.mark.parametrize("truth_path", [p for p, _ in PROXIED], ids=[i for _, i in PROXIED])
+def test_findings_with_the_proxy_timeout(truth_path: Path) -> None:
+    """`--timeout` set to the proxy's configured value, as a user would."""
+    truth = load_truth(truth_path)
+    doc = analyze_json(capture_of(truth_path, truth), *timeout_options(truth))
+    errs = check_findings(truth, doc, scenario_codes=False) + check_timeout_findings(truth, doc)
     assert not errs, "\n".join(errs)
 
 

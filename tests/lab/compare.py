@@ -94,6 +94,10 @@ def _compare_conn(truth: dict[str, Any], tc: dict[str, Any], a: Any, cut: bool) 
     before = bool(tc.get("started_before_capture"))
 
     # -- TCP ---------------------------------------------------------------
+    if not before and tc.get("connected_at"):
+        dt = abs((_ts(row["start"]) or 0.0) - tc["connected_at"])
+        if dt > TS_TOLERANCE_S:
+            errs.append(f"start: {dt:.3f}s away from the peer's connect time")
     _eq(errs, "tcp_end", row["tcp_end"], tc["tcp"]["tcp_end"])
     if cut:
         if not _na(row["capture_gaps"]):
@@ -119,6 +123,9 @@ def _compare_conn(truth: dict[str, Any], tc: dict[str, Any], a: Any, cut: bool) 
         elif status is not None:
             _eq(errs, "handshake", row["handshake"], "rejected")
         _eq(errs, "compressed", row["compressed"], tc["deflate"] is not None)
+        if status == 101:
+            _eq(errs, "extensions", row["extensions"], hs.get("extensions_accepted"))
+            _eq(errs, "subprotocol", row["subprotocol"], hs.get("subprotocol"))
         hrows = a.handshakes[a.handshakes["conn_id"] == cid]
         if len(hrows) != 1:
             errs.append(f"handshakes: {len(hrows)} rows for this connection, truth 1")

@@ -234,7 +234,12 @@ class _LabMixin:
             key = req.headers.get("Sec-WebSocket-Key")
             hs.update(
                 {
-                    "upgrade_requested": "websocket" in req.headers.get("Upgrade", "").lower(),
+                    # an opening-handshake attempt: Upgrade: websocket, or a
+                    # Sec-WebSocket-Key whose Upgrade header a proxy dropped
+                    "upgrade_requested": "websocket" in req.headers.get("Upgrade", "").lower()
+                    or key is not None,
+                    "upgrade_header": req.headers.get("Upgrade"),
+                    "connection_header": req.headers.get("Connection"),
                     "method": "GET",
                     "uri": req.path,
                     "host": req.headers.get("Host"),
