@@ -251,8 +251,8 @@ _AZURE_LB_IDLE = Timeout(
     seconds=240.0,
     kind="idle",
     product="Azure Load Balancer",
-    setting="idleTimeoutInMinutes on the load-balancing / inbound NAT / outbound rule "
-    "(TCP reset disabled)",
+    setting="idleTimeoutInMinutes (on the load-balancing / inbound NAT / outbound rule; "
+    "TCP reset disabled)",
     resets_on="any packet of the flow in either direction (TCP keep-alives count)",
     on_expiry="silent drop: nothing is sent at expiry; later packets of the flow are dropped "
     "and the peers find out by retransmission timeout",
@@ -264,7 +264,7 @@ _AZURE_LB_IDLE = Timeout(
 _AZURE_LB_IDLE_RST = replace(
     _AZURE_LB_IDLE,
     name="azure-lb-idle-rst",
-    setting="idleTimeoutInMinutes on the rule, with enableTcpReset true",
+    setting="idleTimeoutInMinutes (on the rule, with enableTcpReset true)",
     on_expiry="RST to both the client and the backend at expiry, no close frame",
     expiry="rst-both",
     advice="Raise the rule's idle timeout (4-100 min) or send pings or TCP keep-alives more "
