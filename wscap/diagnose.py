@@ -220,22 +220,6 @@ class _Diagnosis:
                 back[0].summary += f"; the proxy relayed it to the client (conn {cid})"
                 back[0].conn_ids.append(cid)
                 drop.add(id(front[0]))
-            lost = by.get(("hop-lost-headers", cid), [])
-            if lost and back:
-                body = back[0].evidence.get("body")
-                if body:
-                    lost[0].summary += f" ({body[:100]!r})"
-                    lost[0].evidence["body"] = body
-                if relayed:
-                    lost[0].summary += "; the client got the same answer"
-                drop.add(id(back[0]))
-            http10 = by.get(("upgrade-over-http10", other), [])
-            if http10 and back:
-                http10[0].summary += f"; the client got {back[0].evidence.get('status')}" + (
-                    f" (conn {cid})" if front else ""
-                )
-                http10[0].conn_ids.append(cid)
-                drop.add(id(back[0]))
         # a client that gave up on unanswered pings and said so in its close frame
         for (code, cid), fs in by.items():
             if code != "close-code":
@@ -285,19 +269,17 @@ class _Diagnosis:
             )
 
     def _handshake(self, c: Connection) -> None:
-        hs = self.handshakes.get(c.conn_id, [])
-        for h in hs:
-            if h.outcome == "not-captured":
-                self.add(
-                    "handshake-not-captured",
-                    INFO,
-                    [c.conn_id],
-                    c.start,
-                    f"{_who(c)}: the capture starts after the handshake; frames were "
-                    "recognised by their shape, extensions are unknown",
-                    {"roles_from": c.roles_from},
-                )
-                continue
+        if c.handshake == "not-captured":
+            self.add(
+                "handshake-not-captured",
+                INFO,
+                [c.conn_id],
+                c.start,
+                f"{_who(c)}: the capture starts after the handshake; frames were "
+                "recognised by their shape, extensions are unknown",
+                {"roles_from": c.roles_from},
+            )
+        for h in self.handshakes.get(c.conn_id, []):
             ev = {
                 "method": h.method,
                 "uri": h.uri,
@@ -664,8 +646,10 @@ class _Diagnosis:
         life = (at_end - c.start) / 1e9
         data_idle = c.activity["data"].longest / 1e9
         if not times:
-            limit = shortest.seconds if shortest else 30.0
-            if data_idle >= limit or (shortest is not None and life > shortest.seconds):
+            # at risk when data stops for half the shortest idle timeout on the
+            # path (30 s, half the common 60 s default, when none is known)
+            limit = shortest.seconds / 2 if shortest else 30.0
+            if data_idle >= limit:
                 ka = c.client.keepalives + c.server.keepalives
                 self.add(
                     "heartbeat-missing",
@@ -764,7 +748,7 @@ class _Diagnosis:
             proxy = back.client.addr.rsplit(":", 1)[0]
             if lost:
                 self.add(
-                    "hop-lost-headers",
+                    "upgrade-headers-missing",
                     ERROR,
                     [front.conn_id, back.conn_id],
                     bh.ts_request,
@@ -818,19 +802,15 @@ def _has(header: str | None, token: str) -> bool:
 
 
 def _rejection_advice(status: int | None) -> str:
-    if status in (400, 426):
-        return (
-            "The backend did not see a valid Upgrade request: check that every proxy "
-            "forwards Upgrade/Connection (" + NGINX_UPGRADE_ADVICE + ")."
-        )
+    if status in (400, 426, 505):
+        # the backend did not get a valid HTTP/1.1 Upgrade request
+        return NGINX_UPGRADE_ADVICE
     if status in (401, 403):
         return "Authentication or Origin check failed: check credentials and allowed origins."
     if status == 404:
         return "Wrong path: check the WebSocket URL and the proxy's routing."
     if status in (502, 503, 504):
         return "The proxy could not reach the backend: check that it is up and its timeouts."
-    if status == 505:
-        return "The request reached the backend as HTTP/1.0: " + NGINX_UPGRADE_ADVICE + "."
     return ""
 
 
