@@ -322,10 +322,17 @@ async def mid_stream(lab: Lab) -> None:
         ping_interval=None,
         compression=None,
     ) as ws:
+        t_open = time.monotonic()
         await ws.send("before the capture")
         await ws.recv()
         await lab.start_capture(LO)
-        await asyncio.sleep(0.3)
+        # traffic resumes at a fixed time after the connect, however long the
+        # capture took to start (it must start well within that time)
+        resume = 1.0
+        lab.planned.update(resume_after_connect_s=resume)
+        if time.monotonic() - t_open > resume - 0.2:
+            raise RuntimeError("the capture took too long to start")
+        await asyncio.sleep(t_open + resume - time.monotonic())
         for i in range(5):
             await ws.send(f"message {i} " * (i + 1) * 5)
             await ws.recv()
