@@ -78,6 +78,8 @@ class Direction:
         "idx",
         "mode",
         "head",
+        "tcp_sil",
+        "pay_sil",
         "http",
         "ws",
         "probe",
@@ -96,6 +98,8 @@ class Direction:
         self.probe: list[tuple[bytes | int, int]] = []
         self.probe_bytes = 0
         self.stats = Side()
+        self.tcp_sil = self.stats.activity["tcp"]
+        self.pay_sil = self.stats.activity["payload"]
         self.reasm = Reassembler(self)
 
     # sink interface for the reassembler
@@ -125,8 +129,9 @@ class Conn:
         "roles_from",
         "start",
         "last",
-        "max_idle",
         "act",
+        "tcp_sil",
+        "pay_sil",
         "end_last",
         "heartbeats",
         "closed",
@@ -149,11 +154,12 @@ class Conn:
         self.roles_from = ""
         self.start = ts
         self.last = ts
-        self.max_idle = 0
         self.act = activity()  # both directions
         for trackers in (self.act, self.dirs[0].stats.activity, self.dirs[1].stats.activity):
-            for kind in ("tcp", "payload"):
-                trackers[kind].start(ts)
+            for tracker in trackers.values():
+                tracker.start(ts)
+        self.tcp_sil = self.act["tcp"]
+        self.pay_sil = self.act["payload"]
         self.end_last: dict[str, int | None] = {}
         self.heartbeats = Heartbeats(an.store.heartbeats, conn_id)
         self.closed = False
@@ -179,13 +185,17 @@ class Conn:
             st.first_ts = ts
         st.last_ts = ts
         if ts > self.last:
-            if ts - self.last > self.max_idle:
-                self.max_idle = ts - self.last
             self.last = ts
-        st.activity["tcp"].mark(ts)
-        self.act["tcp"].mark(ts)
+        # silences (Silence.mark, inlined: this runs for every packet)
+        for sil in (d.tcp_sil, self.tcp_sil):
+            last = sil.last
+            if ts > last:
+                if ts - last > sil.longest:
+                    sil.longest = ts - last
+                    sil.since = last
+                sil.last = ts
+        r = d.reasm
         if size:
-            r = d.reasm
             if (
                 size == 1
                 and r.started
@@ -194,13 +204,9 @@ class Conn:
             ):
                 st.keepalives += 1  # a keep-alive probe: one old byte, not data
             else:
-                st.activity["payload"].mark(ts)
-                self.act["payload"].mark(ts)
-        elif (
-            flags & (SYN | FIN | RST) == 0
-            and d.reasm.started
-            and (seq + 1) & 0xFFFFFFFF == d.reasm.next_seq
-        ):
+                d.pay_sil.mark(ts)
+                self.pay_sil.mark(ts)
+        elif not flags & (SYN | FIN | RST) and r.started and (seq + 1) & 0xFFFFFFFF == r.next_seq:
             st.keepalives += 1
         if flags & SYN:
             if st.syn_ts is None:
@@ -355,13 +361,12 @@ class Conn:
         if client.http is not None and client.http.state == HOLD:
             held, _ = client.http.release(True, ts)
         store = self.an.store
-        for trackers in (self.act, client.stats.activity, server.stats.activity):
-            trackers["frame"].start(ts)
-            trackers["data"].start(ts)
         client.ws = WsDirection(store, self.conn_id, client.stats, True, params, conn=self)
         server.ws = WsDirection(store, self.conn_id, server.stats, False, params, conn=self)
         client.mode = WS
         server.mode = WS
+        client.reasm.sink = client.ws  # bytes now go straight to the frame parser
+        server.reasm.sink = server.ws
         for item in held:
             if isinstance(item, int):
                 client.ws.gap(item, ts)
@@ -451,6 +456,7 @@ class Conn:
                 conn=self,
             )
             d.mode = WS
+            d.reasm.sink = d.ws
             probe, d.probe = d.probe, []
             for item, ts in probe:
                 if isinstance(item, int):
@@ -502,7 +508,6 @@ class Conn:
             end=self.last,
             roles_from=self.roles_from,
             http_requests=self.http_requests,
-            max_idle_ns=self.max_idle,
             activity=self.act,
             end_last=self.end_last,
         )

@@ -230,6 +230,7 @@ class FrameEvents:
 
 # parser states
 _HEADER, _PAYLOAD, _RESYNC = range(3)
+_NO_EVENTS: list[tuple] = []  # returned when a handler gets the events; never mutated
 RESYNC_WINDOW = 64 * 1024
 
 
@@ -266,7 +267,7 @@ class FrameParser:
         self.resyncs = 0
 
     def _events(self) -> list[tuple]:
-        return self._collect.take() if self._collect is not None else []
+        return self._collect.take() if self._collect is not None else _NO_EVENTS
 
     def feed(self, data: bytes, ts: int) -> list[tuple]:
         """Consume bytes received at ``ts``; return the events they complete

@@ -117,20 +117,17 @@ class Silence:
     interval between two occurrences and ``since`` when it began.
     """
 
-    __slots__ = ("first", "last", "longest", "since", "count")
+    __slots__ = ("last", "longest", "since")
 
     def __init__(self) -> None:
-        self.first: int | None = None
         self.last: int | None = None
         self.longest = 0
         self.since: int | None = None
-        self.count = 0
 
     def mark(self, ts: int) -> None:
         last = self.last
-        self.count += 1
         if last is None:
-            self.first = self.last = ts
+            self.last = ts
         elif ts > last:
             if ts - last > self.longest:
                 self.longest = ts - last
@@ -151,7 +148,7 @@ class Silence:
             self.since = last
 
     def __repr__(self) -> str:
-        return f"Silence(longest={self.longest / 1e9:.3f}s, since={self.since}, n={self.count})"
+        return f"Silence(longest={self.longest / 1e9:.3f}s, since={self.since})"
 
 
 # Kinds of activity whose silences are measured, per direction and for both.
@@ -224,7 +221,6 @@ class Connection:
     extensions: str | None = None
     compressed: bool = False
     http_requests: int = 0
-    max_idle_ns: int = 0
     activity: dict[str, Silence] = field(default_factory=activity)  # both directions
     # when the first FIN/RST came, the last activity of each kind before it
     end_last: dict[str, int | None] = field(default_factory=dict)
@@ -237,6 +233,11 @@ class Connection:
         if s is None or (c is not None and c <= s):
             return "client"
         return "server"
+
+    @property
+    def max_idle_ns(self) -> int:
+        """Longest time with no TCP segment in either direction."""
+        return self.activity["tcp"].longest
 
     @property
     def last_frame_ts(self) -> int | None:

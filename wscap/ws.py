@@ -118,6 +118,7 @@ class WsDirection:
             self.inflater = Inflater(nct, bits, store.max_message)
         if resync:
             self.parser.gap(0, 0)
+        self.data = self.parser.feed  # type: ignore[method-assign]  # one call less a segment
         # the message being assembled
         self.msg_open = False
         self.msg_binary = False
@@ -135,6 +136,7 @@ class WsDirection:
     # -- sink interface -----------------------------------------------------
 
     def data(self, data: bytes, ts: int) -> None:
+        """Bytes of this direction (replaced by the parser's feed in __init__)."""
         self.parser.feed(data, ts)
 
     def gap(self, length: int, ts: int) -> None:
