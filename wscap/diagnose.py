@@ -714,7 +714,8 @@ class _Diagnosis:
                         [c.conn_id],
                         s.since,
                         f"{_who(c)}: silent for {_fmt(longest)} (no data either way), "
-                        f"longer than {t.setting} {t.seconds:g} s — yet the connection "
+                        f"longer than {t.setting.split(' (')[0]} {t.seconds:g} s — yet the "
+                        "connection "
                         "was not closed then: that timeout is not on this path, or is "
                         "longer than configured",
                         {
@@ -725,6 +726,32 @@ class _Diagnosis:
                         },
                     )
                     break
+            if not idle and longest >= 30:
+                # nothing configured: point at the silence and the defaults it would trip
+                tripped = [
+                    t
+                    for t in self.known
+                    if t.kind == "idle" and longest > t.seconds + tolerance(t.seconds)
+                ]
+                self.add(
+                    "idle-gap",
+                    INFO,
+                    [c.conn_id],
+                    s.since,
+                    f"{_who(c)}: the longest silence (no data either way) was {_fmt(longest)}"
+                    + (
+                        "; longer than the default of "
+                        + ", ".join(f"{t.product} ({t.seconds:g} s)" for t in tripped[:4])
+                        + ", so those are not on the path or are set higher"
+                        if tripped
+                        else ""
+                    ),
+                    {
+                        "silence_s": longest,
+                        "since": s.since,
+                        "longer_than": [t.name for t in tripped],
+                    },
+                )
 
     def _hops(self, conns: dict[int, Connection]) -> None:
         done = set()
