@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -148,11 +149,11 @@ class ProcessSet:
         self.procs.clear()
 
 
-def wait_for(pred: object, timeout: float, what: str, interval: float = 0.02) -> None:
+def wait_for(pred: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
     """Poll ``pred()`` until true or raise TimeoutError naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
+        if pred():
             return
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
