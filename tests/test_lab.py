@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab import sanity
 from lab.capture import CaptureError
 from lab.compare import compare
 from lab.consistency import compare_runs
@@ -54,6 +55,14 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Any:
         return runs[name]
 
     return get
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_did_what_it_says(name: str, fresh: Any) -> None:
+    """The peers and proxies produced the situation (before judging wscap)."""
+    _, truth = fresh(name)
+    errs = sanity.check(truth)
+    assert not errs, "\n".join(errs)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lab import sanity
 from lab.compare import compare
 from lab.consistency import compare_runs
 from lab.fixtures import (
@@ -51,6 +52,13 @@ def test_truth_file_is_well_formed(truth_path: Path) -> None:
     assert truth["scenario"] == truth_path.name.removesuffix(".truth.json")
     assert capture_of(truth_path, truth).exists()
     assert schema_errors(truth) == []
+
+
+@pytest.mark.parametrize("truth_path", KEPT, ids=IDS)
+def test_scenario_did_what_it_says(truth_path: Path) -> None:
+    """The kept recording shows its situation (timer fired, RST sent, ...)."""
+    errs = sanity.check(load_truth(truth_path))
+    assert not errs, "\n".join(errs)
 
 
 @pytest.mark.parametrize("truth_path", KEPT, ids=IDS)
