@@ -14,7 +14,7 @@ from typing import Any
 
 # Default tolerance for relative times.  Scenario events are driven by timers
 # (sleeps, ping intervals, proxy timeouts) on an otherwise idle loopback.
-TIME_TOLERANCE_S = 0.015
+TIME_TOLERANCE_S = 0.025
 
 
 def signature(c: dict[str, Any]) -> tuple[Any, ...]:

@@ -142,7 +142,7 @@ class Scenario:
     healthy: bool = False
     # run-to-run tolerance for relative times (tests/lab/consistency.py);
     # timing_median: compare the median over connections of each event
-    timing_tolerance: float = 0.015
+    timing_tolerance: float = 0.025
     timing_median: bool = False
 
 
