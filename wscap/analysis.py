@@ -7,6 +7,7 @@ re-reads the capture.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .frames import OPCODE_NAMES
@@ -181,13 +182,16 @@ class Analysis:
         return [handshake_dict(h) for h in self.handshake_list]
 
     def frame_dicts(self) -> list[dict[str, Any]]:
+        return list(self.iter_frame_dicts())
+
+    def iter_frame_dicts(self) -> Iterator[dict[str, Any]]:
+        """Frames one at a time (a JSON writer need not hold them all)."""
         f = self.store.frames
-        out = []
         codes = f.codes
         for i in range(len(f)):
             fl = f.flags[i]
             cc = f.close_code[i]
-            out.append(
+            yield (
                 {
                     "conn_id": f.conn_id[i],
                     "ts": _iso(f.ts[i]),
@@ -203,15 +207,17 @@ class Analysis:
                     "complete": not fl & 64,
                 }
             )
-        return out
 
     def message_dicts(self) -> list[dict[str, Any]]:
+        return list(self.iter_message_dicts())
+
+    def iter_message_dicts(self) -> Iterator[dict[str, Any]]:
+        """Messages one at a time."""
         m = self.store.messages
-        out = []
         for i in range(len(m)):
             fl = m.flags[i]
             pb = m.payload_bytes[i]
-            out.append(
+            yield (
                 {
                     "conn_id": m.conn_id[i],
                     "ts_first": _iso(m.ts_first[i]),
@@ -226,22 +232,26 @@ class Analysis:
                     "complete": not fl & 64,
                 }
             )
-        return out
 
     def to_dict(self, frames: bool = True) -> dict[str, Any]:
         """The whole model as JSON-ready data (``--json``)."""
-        d: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "capture": self.capture_dict(),
-            "timeouts": [timeout_dict(t) for t in self.timeouts],
-            "findings": [finding_dict(f) for f in self.diagnose()],
-            "connections": self.connection_dicts(),
-            "handshakes": self.handshake_dicts(),
-        }
+        return {k: v if isinstance(v, dict | int) else list(v) for k, v in self.sections(frames)}
+
+    def sections(self, frames: bool = True) -> list[tuple[str, Any]]:
+        """The JSON document's top-level keys in order; the big lists
+        (frames, messages) as iterators, so a writer can stream them."""
+        d: list[tuple[str, Any]] = [
+            ("schema_version", SCHEMA_VERSION),
+            ("capture", self.capture_dict()),
+            ("timeouts", [timeout_dict(t) for t in self.timeouts]),
+            ("findings", [finding_dict(f) for f in self.diagnose()]),
+            ("connections", self.connection_dicts()),
+            ("handshakes", self.handshake_dicts()),
+        ]
         if frames:
-            d["frames"] = self.frame_dicts()
-        d["messages"] = self.message_dicts()
-        d["gaps"] = [
+            d.append(("frames", self.iter_frame_dicts()))
+        d.append(("messages", self.iter_message_dicts()))
+        gaps = [
             {
                 "conn_id": g.conn_id,
                 "direction": g.direction,
@@ -251,11 +261,22 @@ class Analysis:
             }
             for g in self.store.gaps
         ]
-        d["heartbeats"] = [heartbeat_dict(h) for h in self.store.heartbeats]
-        d["violations"] = [
-            {"conn_id": v.conn_id, "ts": _iso(v.ts), "direction": v.direction, "code": v.code}
-            for v in self.store.violations
-        ]
+        d.append(("gaps", gaps))
+        d.append(("heartbeats", [heartbeat_dict(h) for h in self.store.heartbeats]))
+        d.append(
+            (
+                "violations",
+                [
+                    {
+                        "conn_id": v.conn_id,
+                        "ts": _iso(v.ts),
+                        "direction": v.direction,
+                        "code": v.code,
+                    }
+                    for v in self.store.violations
+                ],
+            )
+        )
         return d
 
 

@@ -17,10 +17,27 @@ if TYPE_CHECKING:
 
 
 def write_json(a: Analysis, out: IO[str], frames: bool = True) -> None:
-    """The model as one JSON document (``--json``)."""
-    # ensure_ascii: no raw control characters (C1 included) reach a terminal
-    json.dump(a.to_dict(frames=frames), out, ensure_ascii=True, separators=(",", ":"))
-    out.write("\n")
+    """The model as one JSON document (``--json``), written as it is
+    produced: frames and messages are never all turned into objects at once.
+    ASCII only, so no raw control character (C1 included) reaches a terminal."""
+    enc = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+    out.write("{")
+    for i, (key, value) in enumerate(a.sections(frames)):
+        out.write(("," if i else "") + enc(key) + ":")
+        if isinstance(value, dict | int | list):
+            out.write(enc(value))
+            continue
+        out.write("[")
+        buf = []
+        for n, row in enumerate(value):
+            buf.append(enc(row))
+            if len(buf) >= 4096:
+                out.write(("," if n >= len(buf) else "") + ",".join(buf))
+                buf = []
+        if buf:
+            out.write(("," if n >= len(buf) else "") + ",".join(buf))
+        out.write("]")
+    out.write("}\n")
 
 
 def _dur(seconds: float) -> str:
