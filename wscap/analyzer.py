@@ -187,13 +187,20 @@ class Conn:
         if ts > self.last:
             self.last = ts
         # silences (Silence.mark, inlined: this runs for every packet)
-        for sil in (d.tcp_sil, self.tcp_sil):
-            last = sil.last
-            if ts > last:
-                if ts - last > sil.longest:
-                    sil.longest = ts - last
-                    sil.since = last
-                sil.last = ts
+        sil = d.tcp_sil
+        last = sil.last
+        if ts > last:
+            if ts - last > sil.longest:
+                sil.longest = ts - last
+                sil.since = last
+            sil.last = ts
+        sil = self.tcp_sil
+        last = sil.last
+        if ts > last:
+            if ts - last > sil.longest:
+                sil.longest = ts - last
+                sil.since = last
+            sil.last = ts
         r = d.reasm
         if size:
             if (

@@ -106,9 +106,12 @@ class WsDirection:
         self.dir_bit = 0 if is_client else 1
         self.unknown_ext = unknown_ext
         # shared with the other direction: activity over both, heartbeat pairing
-        self.both = conn.act if conn is not None else None
         self.hb = conn.heartbeats if conn is not None else None
-        self.act = side.activity
+        # silences of frames and data frames: this direction, and both (shared)
+        self.sil_frame = side.activity["frame"]
+        self.sil_data = side.activity["data"]
+        self.both_frame = conn.act["frame"] if conn is not None else None
+        self.both_data = conn.act["data"] if conn is not None else None
         self.parser = FrameParser(
             is_client, rsv_ok=4 if deflate or unknown_ext else 0, handler=self
         )
@@ -128,7 +131,8 @@ class WsDirection:
         self.msg_wire = 0
         self.msg_payload = 0
         self.msg_size_known = True
-        self.msg_utf8 = None  # incremental decoder while text is being checked
+        # while text is checked: True (all ASCII so far), then a decoder
+        self.msg_utf8: object = None
         self.msg_utf8_state = 0  # 0 valid so far, 1 invalid, 2 unknown
         self.msg_frame: FrameHeader | None = None  # frame whose payload is flowing in
         self.msg_small: bytearray | None = None  # payload of a short text message
@@ -184,11 +188,14 @@ class WsDirection:
             self.msg_frames = 0
             self.msg_wire = 0
             self.msg_payload = 0
-            self.msg_utf8 = None if self.msg_binary or self.msg_compressed else _utf8()
-            self.msg_small = None if self.msg_binary else bytearray()
+            # True: checking, no decoder yet (ASCII needs none); a decoder once
+            # non-ASCII bytes come
+            self.msg_utf8 = None if self.msg_binary or self.msg_compressed else True
+            self.msg_small = None if self.msg_binary or h.length > SMALL_TEXT else bytearray()
             self.msg_utf8_state = 0
             if self.msg_compressed and self.inflater is not None:
-                self.msg_utf8 = None if self.msg_binary else _utf8()
+                self.msg_utf8 = None if self.msg_binary else True
+                self.msg_small = None if self.msg_binary else bytearray()
                 self.inflater.start_message()
                 if self.inflater.broken:
                     self._lose_payload()
@@ -222,15 +229,13 @@ class WsDirection:
         side.frames += 1
         side.frame_bytes += h.header_len + h.length
         side.last_frame_ts = h.ts_end
-        act = self.act
-        act["frame"].mark(h.ts)
+        self.sil_frame.mark(h.ts)
         if op <= 2:
-            act["data"].mark(h.ts)
-        both = self.both
-        if both is not None:
-            both["frame"].mark(h.ts)
+            self.sil_data.mark(h.ts)
+        if self.both_frame is not None:
+            self.both_frame.mark(h.ts)
             if op <= 2:
-                both["data"].mark(h.ts)
+                self.both_data.mark(h.ts)
         if op == 9 or op == 10:
             if op == 9:
                 side.pings += 1
@@ -258,7 +263,7 @@ class WsDirection:
             f.opcode.append(h.opcode)
             f.payload_len.append(h.length)
             f.close_code.append(close_code)
-            f.violation.append(f.code_index(first))
+            f.violation.append(0 if first is None else f.code_index(first))
 
     def _close(self, h: FrameHeader) -> int:
         payload = h.payload or b""
@@ -296,8 +301,10 @@ class WsDirection:
         dec = self.msg_utf8
         if dec is None:
             return
-        if data.isascii() and not dec.getstate()[0]:
-            return  # nothing pending from an earlier chunk: ASCII is valid UTF-8
+        if dec is True:
+            if data.isascii():
+                return  # nothing pending from an earlier chunk: ASCII is valid UTF-8
+            dec = self.msg_utf8 = _utf8()
         try:
             dec.decode(data)
         except UnicodeDecodeError:
@@ -331,15 +338,17 @@ class WsDirection:
                 self.msg_size_known = False
             self.msg_payload = inf.produced
         dec = self.msg_utf8
-        if dec is not None and not incomplete:
-            try:
-                dec.decode(b"", True)
-            except UnicodeDecodeError:
-                self.msg_utf8_state = 1
-                if last is not None:
-                    last.violate(Violation.INVALID_UTF8_TEXT.value)
-        elif dec is not None and incomplete and self.msg_utf8_state == 0:
-            self.msg_utf8_state = 2
+        if dec is not None:
+            if incomplete:
+                if self.msg_utf8_state == 0:
+                    self.msg_utf8_state = 2  # the rest is not known
+            elif dec is not True:  # True: all ASCII, valid
+                try:
+                    dec.decode(b"", True)  # an unfinished sequence at the end
+                except UnicodeDecodeError:
+                    self.msg_utf8_state = 1
+                    if last is not None:
+                        last.violate(Violation.INVALID_UTF8_TEXT.value)
         if self.msg_compressed and not self.msg_size_known and self.msg_utf8_state == 0:
             self.msg_utf8_state = 2
         small = self.msg_small
