@@ -252,3 +252,9 @@ def test_findings_dataframe_and_json(tmp_path):
     d = a.to_dict(frames=False)
     assert d["findings"][0]["code"] == "idle-timeout-close"
     assert d["findings"][0]["evidence"]["timeout"] == "nginx-read"
+
+
+def test_unanswered_upgrade_then_fin_is_an_error(tmp_path):
+    c = Conv().connect(0).send(0.01, "c", upgrade_request(key=KEY)).fin(5.01, "s")
+    f = one(analyse(tmp_path, c), "handshake-unanswered")
+    assert f.severity == "error" and "in 5.0 s, then TCP ended (fin-server)" in f.summary

@@ -239,3 +239,40 @@ def test_two_sessions_raw_ip_big_endian(shared, analyses):
         "rst-client",
         "rst-server",
     }
+
+
+# What the diagnosis must say about each public capture (errors and
+# warnings only), from the facts its MANIFEST row lists.
+EXPECTED_PROBLEMS = {
+    "zeek/broker-websocket.pcap": {"close-not-answered"},  # server never sends close
+    "zeek/jupyter-websocket.pcap": set(),
+    "zeek/message-too-big-status.pcap": {"close-code", "ping-unanswered"},  # 1009
+    "zeek/reply-ping-separate.pcap": set(),
+    "zeek/two-binary-fragments.pcap": set(),
+    "zeek/wrong-accept-header.pcap": {"accept-mismatch", "abnormal-closure", "ping-unanswered"},
+    "zeek/wstunnel-http.pcap": {"client-frame-unmasked"},  # no tool flags it
+    "zeek/wstunnel-https.pcap": set(),
+    "ndn-tools/ipv4-websocket-segmented.pcap": set(),
+    "ndpi/http_origin_different_than_host.pcap": set(),
+    "ndpi/tls_heur__vmess-websocket.pcapng": set(),
+    "ndpi/websocket.pcap": {"heartbeat-missing"},  # 61.7 s silence, no pings
+    "pcap2har/websocket.pcap": {"heartbeat-missing"},  # 44.8 s gaps, no pings
+    "suricata-verify/http-request-header-multi--input.pcap": set(),  # capture stops at once
+    "suricata-verify/websocket--basic_websockets.pcap": set(),
+    "suricata-verify/websocket-compressed--example_websocket.pcap": set(),
+    "suricata-verify/websocket-control-frag--input.pcap": set(),
+    "wamp-wireshark/general--json_serializer2.pcap": {"abnormal-closure", "tcp-reset"},
+    "wamp-wireshark/general--ws_ping.pcap": {"abnormal-closure", "tcp-reset"},
+    "wamp-wireshark/pubsub--msgpack--psm2.pcap": {"abnormal-closure", "tcp-reset"},
+    "wamp-wireshark/rpc--msgpack--rm4.pcap": set(),
+    "zeek-pr5646/websocket_baseline.pcap": set(),
+    "zeek-pr5646/websocket_compressed.pcap": set(),
+}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ids(ROWS))
+def test_diagnosis_of_public_captures(shared, analyses, row):
+    """No false alarms on the healthy ones; the right codes on the others."""
+    a = load(shared, row["path"], analyses)
+    problems = {f.code for f in a.diagnose() if f.severity in ("error", "warning")}
+    assert problems == EXPECTED_PROBLEMS[row["path"]]

@@ -340,15 +340,24 @@ class _Diagnosis:
                     _rejection_advice(h.status),
                 )
             elif h.outcome == "unanswered":
-                waited = _s(c.end - h.ts_request)
+                capture_end = self.a.capture.last_ts or c.end
+                ended = c.tcp_end != "open"
+                waited = _s((c.tcp_end_ts if ended else capture_end) - h.ts_request)
+                # still open when the capture stopped soon after: maybe just not yet
+                early = not ended and waited is not None and waited < 10
                 self.add(
                     "handshake-unanswered",
-                    ERROR,
+                    INFO if early else ERROR,
                     [c.conn_id],
                     h.ts_request,
-                    f"{_who(c)}: the Upgrade request got no answer in the "
-                    f"{_fmt(waited)} the capture shows",
-                    {**ev, "waited_s": waited},
+                    f"{_who(c)}: the Upgrade request got no answer "
+                    + (
+                        f"before the capture stopped ({_fmt(waited)} later)"
+                        if early
+                        else f"in {_fmt(waited)}"
+                        + (f", then TCP ended ({c.tcp_end})" if ended else "")
+                    ),
+                    {**ev, "waited_s": waited, "tcp_end": c.tcp_end},
                     "Check that the backend is up and reachable from the proxy "
                     "(proxy-connect-timeout, readiness).",
                 )
