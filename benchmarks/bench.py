@@ -12,8 +12,9 @@ beside it) this runs, several times each and every run in a fresh subprocess:
 * optionally pyshark ``FileCapture(display_filter="websocket")`` on files up to
   ``--pyshark-max-mb``.
 
-It reports the median wall time, packets/s, MB/s (10**6 bytes) and the peak RSS of each run
-(``os.wait4`` rusage of that one child), the wscap/tshark throughput ratio, and checks the counts:
+It reports the median wall time, packets/s, MB/s (10**6 bytes) and the peak RSS of each run's
+own process (GNU time's %M; for pyshark that is the larger of Python and its tshark child), the
+wscap/tshark throughput ratio, and checks the counts:
 tshark's WebSocket frame count against the generator's truth (the generator's check against an
 independent dissector) and wscap's packets, WebSocket connections, frames and messages against the
 truth, down to each connection. Output is markdown suitable for ``benchmarks/RESULTS.md``.
@@ -43,6 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TIME = "/usr/bin/time"  # GNU time, for the peak RSS of the measured process alone
 REPO = os.path.dirname(HERE)
 OPNAMES = {"0": "continuation", "1": "text", "2": "binary", "8": "close", "9": "ping",
            "10": "pong"}
@@ -99,9 +101,15 @@ def run_measured(cmd: list[str], out_path: str, stdin_file: str | None = None,
                  timeout: float | None = None) -> Run:
     """Run ``cmd`` with stdout to ``out_path``; return its wall time and its own peak RSS.
 
-    The peak RSS comes from ``os.wait4`` on that child, so each run is measured in isolation.
+    The peak RSS is measured by ``/usr/bin/time -f %M`` when it exists, else by ``os.wait4``
+    on the child. The small ``time`` process in between matters: Linux carries the RSS high-water
+    mark of a forked process across ``exec``, so a tool forked straight from this (by then large,
+    having parsed big JSON outputs) process would inherit this process's peak RSS.
     With ``stdin_file`` the input is streamed through a pipe from a separate ``cat`` process.
     """
+    rss_file = out_path + ".rss"
+    if os.path.exists(TIME):
+        cmd = [TIME, "-f", "%M", "-o", rss_file] + cmd
     with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
         cat = None
         t0 = time.perf_counter()
@@ -124,7 +132,12 @@ def run_measured(cmd: list[str], out_path: str, stdin_file: str | None = None,
         p.returncode = os.waitstatus_to_exitcode(status)
         if cat is not None:
             cat.wait()
-    return Run(wall, ru.ru_maxrss * 1024, p.returncode, out_path)
+    rss = ru.ru_maxrss * 1024
+    if os.path.exists(TIME):
+        with open(rss_file) as f:
+            rss = int(f.read().split()[-1]) * 1024
+        os.unlink(rss_file)
+    return Run(wall, rss, p.returncode, out_path)
 
 
 def count_tshark(path: str) -> dict:
@@ -436,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- wscap measured: {info['wscap']}",
         f"- command: `python benchmarks/bench.py {' '.join(argv or sys.argv[1:])}`",
         f"- {args.runs} run(s) per tool and mode, median wall time; peak RSS of each run's own "
-        "process (os.wait4); MB = 10^6 bytes; packets/s counts every packet in the file",
+        "process (GNU time %M); MB = 10^6 bytes; packets/s counts every packet in the file",
         "",
         "| file | MB | packets | tool | input | runs | wall s | packets/s | MB/s | peak RSS MiB "
         "| WS frames | frames check | vs tshark (file) |",
