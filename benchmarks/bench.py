@@ -265,7 +265,9 @@ def machine_info(wscap_rev: str | None) -> dict:
     tshark = sh(["tshark", "--version"]).splitlines()
     if wscap_rev:
         rev = sh(["git", "rev-parse", "--short", wscap_rev])
-        wscap = f"commit {rev} (`git archive {wscap_rev} wscap`, a clean copy)"
+        last = sh(["git", "log", "-1", "--format=%h %s", wscap_rev, "--", "wscap"])
+        wscap = (f"wscap/ as of commit {last} (a clean copy from `git archive {wscap_rev}`"
+                 f" = {rev})")
     else:
         last = sh(["git", "log", "-1", "--format=%h %s", "--", "wscap"])
         dirty = sh(["git", "status", "--porcelain", "--", "wscap"])
