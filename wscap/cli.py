@@ -113,8 +113,13 @@ def analyze(
         _fail(str(exc))
     except MemoryError:
         _fail(f"{capture}: out of memory")
+    except Exception as exc:  # a bug: still one line, never a traceback
+        _fail(f"{capture}: internal error ({type(exc).__name__}: {exc}); please report it")
     a.timeouts = configured
-    findings = a.diagnose()
+    try:
+        findings = a.diagnose()
+    except Exception as exc:
+        _fail(f"{capture}: internal error ({type(exc).__name__}: {exc}); please report it")
     if extra:
         findings[:] = sorted(
             findings + extra, key=lambda f: {"error": 0, "warning": 1}.get(f.severity, 2)
@@ -128,6 +133,8 @@ def analyze(
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+    except Exception as exc:
+        _fail(f"{capture}: internal error ({type(exc).__name__}: {exc}); please report it")
     if fail_on is not None:
         worst = {"error": ("error",), "warning": ("error", WARNING)}[fail_on]
         failing = any(f.severity in worst for f in findings)

@@ -26,6 +26,8 @@ from .errors import CaptureError
 CHUNK = 1 << 20
 # A record longer than this is taken as corruption, not as a packet.
 MAX_RECORD = 1 << 18
+# Timestamps must fit datetime64[ns] (until 2262); later ones are corruption.
+MAX_TS = 1 << 63
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1000),  # little-endian, microseconds
@@ -317,13 +319,12 @@ class PacketReader:
                     self.damage = f"corrupt packet block at byte {base + pos}"
                     return
                 lt, _snap, num, shift, off = ifaces[iface]
-                ticks = (ts_hi << 32) | ts_lo
-                yield (
-                    _ticks_to_ns(ticks, num, shift) + off,
-                    lt,
-                    buf[data_start : data_start + caplen],
-                    origlen,
-                )
+                ts = _ticks_to_ns((ts_hi << 32) | ts_lo, num, shift) + off
+                if not 0 <= ts < MAX_TS:
+                    self.offset = base + pos
+                    self.damage = f"timestamp out of range in the packet block at byte {base + pos}"
+                    return
+                yield ts, lt, buf[data_start : data_start + caplen], origlen
             elif btype == BT_SPB:
                 if not ifaces:
                     self.offset = base + pos
@@ -344,13 +345,12 @@ class PacketReader:
                     self.damage = f"corrupt packet block at byte {base + pos}"
                     return
                 lt, _snap, num, shift, off = ifaces[iface]
-                ticks = (ts_hi << 32) | ts_lo
-                yield (
-                    _ticks_to_ns(ticks, num, shift) + off,
-                    lt,
-                    buf[data_start : data_start + caplen],
-                    origlen,
-                )
+                ts = _ticks_to_ns((ts_hi << 32) | ts_lo, num, shift) + off
+                if not 0 <= ts < MAX_TS:
+                    self.offset = base + pos
+                    self.damage = f"timestamp out of range in the packet block at byte {base + pos}"
+                    return
+                yield ts, lt, buf[data_start : data_start + caplen], origlen
             elif btype == BT_IDB:
                 lt, _res, snap = struct.unpack_from(endian + "HHI", buf, body)
                 num, shift, off = _idb_time_options(buf, body + 8, end - 4, endian)

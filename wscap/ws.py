@@ -31,6 +31,7 @@ def close_code_valid(code: int) -> bool:
     return code in VALID_CLOSE_CODES or 3000 <= code <= 4999
 
 
+MAX_INT64 = (1 << 63) - 1
 SMALL_TEXT = 128  # text messages up to this size are checked for heartbeats
 
 # Application-level heartbeats: (name, is_answer) by exact payload.
@@ -379,5 +380,6 @@ class WsDirection:
             | (incomplete << 6)
         )
         m.fragments.append(self.msg_frames)
-        m.wire_bytes.append(self.msg_wire)
-        m.payload_bytes.append(self.msg_payload if self.msg_size_known else -1)
+        # lengths claimed by hostile headers can exceed int64: clamp
+        m.wire_bytes.append(min(self.msg_wire, MAX_INT64))
+        m.payload_bytes.append(min(self.msg_payload, MAX_INT64) if self.msg_size_known else -1)
