@@ -78,6 +78,7 @@ class Direction:
         "idx",
         "mode",
         "head",
+        "isn",
         "tcp_sil",
         "pay_sil",
         "http",
@@ -93,6 +94,7 @@ class Direction:
         self.idx = idx
         self.mode = NEW
         self.head = b""  # first bytes, while too few to tell what they are
+        self.isn: int | None = None  # sequence number of this side's SYN
         self.http: HttpStream | None = None
         self.ws: WsDirection | None = None
         self.probe: list[tuple[bytes | int, int]] = []
@@ -173,6 +175,18 @@ class Conn:
 
     # -- TCP ----------------------------------------------------------------
 
+    def reused_by(self, idx: int, seq: int) -> bool:
+        """Does a SYN (no ACK) from side ``idx`` at ``seq`` open a new
+        connection on this 4-tuple?  Yes after a close, or when its sequence
+        number is not the one this connection started with (a port reused
+        without a close in the capture); a retransmitted SYN is not."""
+        if self.closed:
+            return True
+        d = self.dirs[idx]
+        if d.stats.syn_ts is not None:
+            return d.isn != seq
+        return any(x.stats.bytes or x.stats.fin_ts or x.stats.rst_ts for x in self.dirs)
+
     def packet(
         self, idx: int, ts: int, seq: int, ack: int, flags: int, payload: bytes, missing: int
     ) -> None:
@@ -218,12 +232,13 @@ class Conn:
         if flags & SYN:
             if st.syn_ts is None:
                 st.syn_ts = ts
+                d.isn = seq
             d.reasm.syn(seq)
             seq = (seq + 1) & 0xFFFFFFFF
             if self.roles_from != "syn":
                 self.client_idx = idx if not flags & ACK else 1 - idx
                 self.roles_from = "syn"
-        if flags & ACK:
+        if flags & ACK and not flags & RST:  # an RST's ACK number proves nothing
             peer = self.dirs[1 - idx].reasm
             if peer.started:
                 peer.ack(ack, ts)
@@ -538,6 +553,7 @@ class Conn:
             d.http = None
             d.probe = []
             d.reasm.pending.clear()
+            d.reasm.heap.clear()
         return c
 
     def guess_client_by_port(self) -> int:
@@ -661,7 +677,7 @@ class Analyzer:
             cap.truncated_packets += 1
             cap.truncated_bytes += missing
         ent = self.flows.get((src, sport, dst, dport))
-        if ent is None or (ent[0].closed and flags & SYN and not flags & ACK):
+        if ent is None or (flags & SYN and not flags & ACK and ent[0].reused_by(ent[1], seq)):
             ent = self.new_conn(ts, src, sport, dst, dport)
         ent[0].packet(ent[1], ts, seq, ack, flags, payload, missing)
         self._since_sweep += 1
