@@ -67,7 +67,7 @@ def test_duplicates_reordering_overlaps_and_wraparound(isn, size, seed):
     assert r.gap_bytes == 0 and not r.pending
 
 
-def test_hole_declared_when_peer_acks_past_it():
+def test_hole_declared_when_peer_acks_past_it_twice():
     rec = Recorder()
     r = Reassembler(rec)
     r.syn(0)
@@ -76,9 +76,35 @@ def test_hole_declared_when_peer_acks_past_it():
         if i != 3:
             r.segment(seq, d, 0, i)
     assert rec.items == [PAYLOAD[:300]]  # waiting for segment 3
-    r.ack(1 + 500, 10)  # the receiver got past the hole: it will never be filled
+    r.ack(1 + 500, 10)  # the receiver got past the hole...
+    assert rec.items == [PAYLOAD[:300]]  # ...but tcpdump -i any may show the ACK early
+    r.ack(1 + 600, 11)  # a second ACK past it: the hole will never be filled
     assert rec.items == [PAYLOAD[:300], 100, PAYLOAD[400:1000]]
-    assert r.gaps == [(300, 100, 10)]
+    assert r.gaps == [(300, 100, 11)]
+
+
+def test_ack_recorded_before_the_segment_it_acknowledges():
+    """tcpdump -i any: B, then the peer's ACK covering A and B, then A."""
+    rec = Recorder()
+    r = Reassembler(rec)
+    r.syn(0)
+    r.segment(1 + 70, PAYLOAD[70:140], 0, 1)  # B
+    r.ack(1 + 140, 2)
+    r.segment(1, PAYLOAD[:70], 0, 3)  # A
+    r.flush(4)
+    assert rec.items == [PAYLOAD[:140]] and r.gap_bytes == 0
+
+
+def test_many_out_of_order_segments_stay_linear():
+    """10 000 segments arriving in reverse order: the heap keeps it fast."""
+    rec = Recorder()
+    r = Reassembler(rec)
+    r.syn(0)
+    data = bytes(range(256)) * 40
+    segs = segments(0, data, 1)
+    for seq, d in reversed(segs):
+        r.segment(seq, d, 0, 0)
+    assert rec.items == [data]
 
 
 def test_hole_waits_for_retransmission_until_then():

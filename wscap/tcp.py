@@ -17,12 +17,15 @@ the end of the stream.
 
 from __future__ import annotations
 
+import heapq
 from typing import Protocol
 
 MOD = 1 << 32
 HALF = 1 << 31
-# Out-of-order bytes buffered per direction before a hole is given up on.
+# Out-of-order bytes (and segments) buffered per direction before a hole is
+# given up on.
 MAX_PENDING = 8 << 20
+MAX_PENDING_SEGMENTS = 65536
 
 
 class Sink(Protocol):
@@ -45,6 +48,7 @@ class Reassembler:
         "started",
         "offset",
         "pending",
+        "heap",
         "pending_bytes",
         "acked",
         "fin_seq",
@@ -52,6 +56,7 @@ class Reassembler:
         "gap_bytes",
         "dup_bytes",
         "ooo_segments",
+        "ack_evidence",
     )
 
     def __init__(self, sink: Sink) -> None:
@@ -59,7 +64,9 @@ class Reassembler:
         self.next_seq = 0
         self.started = False
         self.offset = 0
+        # out-of-order segments by stream offset, and a heap of those offsets
         self.pending: dict[int, tuple[bytes, int]] = {}
+        self.heap: list[int] = []
         self.pending_bytes = 0
         self.acked: int | None = None  # highest ACK the peer sent for this direction
         self.fin_seq: int | None = None
@@ -67,6 +74,7 @@ class Reassembler:
         self.gap_bytes = 0
         self.dup_bytes = 0
         self.ooo_segments = 0
+        self.ack_evidence = False  # an ACK already showed the current hole received
 
     def syn(self, seq: int) -> None:
         """A SYN with sequence number ``seq``: data starts at ``seq + 1``."""
@@ -94,22 +102,30 @@ class Reassembler:
                 self._drain(ts)
             return
         self.ooo_segments += 1
-        old = self.pending.get(seq)
+        off = self.offset + d  # stream offset: no wrap-around to care about
+        old = self.pending.get(off)
         if old is not None:
             if len(old[0]) + old[1] >= size:
                 self.dup_bytes += size
                 return
-            self.pending_bytes -= len(old[0])
-        self.pending[seq] = (data, missing)
-        self.pending_bytes += len(data)
-        if self.pending_bytes > MAX_PENDING or self._acked_past(seq):
+            self.pending_bytes -= len(old[0]) + old[1]
+        else:
+            heapq.heappush(self.heap, off)
+        self.pending[off] = (data, missing)
+        self.pending_bytes += size
+        if (
+            self.pending_bytes > MAX_PENDING
+            or len(self.pending) > MAX_PENDING_SEGMENTS
+            or self._acked_past(seq)
+            and self._hole_proven()
+        ):
             self._skip_to_pending(ts)
 
     def ack(self, ack: int, ts: int) -> None:
         """The peer acknowledged everything before ``ack``."""
         if self.acked is None or (ack - self.acked) % MOD < HALF:
             self.acked = ack
-        if self.pending and self._acked_past(self._first_pending()):
+        if self.pending and self._acked_past(self._first_pending()) and self._hole_proven():
             self._skip_to_pending(ts)
 
     def flush(self, ts: int) -> None:
@@ -160,33 +176,35 @@ class Reassembler:
             return False
         return 0 < (self.acked - seq) % MOD < HALF or self.acked == seq
 
+    def _hole_proven(self) -> bool:
+        """The peer's ACK says the hole was received; give up on it at the
+        second piece of such evidence, not the first: ``tcpdump -i any``
+        can record an ACK before the segment it acknowledges (per-CPU
+        buffers), and that segment then fills the hole."""
+        if self.ack_evidence:
+            return True
+        self.ack_evidence = True
+        return False
+
     def _first_pending(self) -> int:
-        nxt = self.next_seq
-        return min(self.pending, key=lambda s: (s - nxt) % MOD)
+        """Sequence number of the earliest pending segment."""
+        return (self.next_seq + self.heap[0] - self.offset) % MOD
 
     def _skip_to_pending(self, ts: int) -> None:
-        first = self._first_pending()
-        d = (first - self.next_seq) % MOD
-        if 0 < d < HALF:
-            self._gap(d, ts)
+        hole = self.heap[0] - self.offset
+        if hole > 0:
+            self._gap(hole, ts)
         self._drain(ts)
 
     def _drain(self, ts: int) -> None:
-        """Deliver pending segments that have become contiguous."""
+        """Deliver pending segments that have become contiguous (or overlap
+        what was delivered), earliest first."""
         pending = self.pending
-        while pending:
-            nxt = self.next_seq
-            item = pending.pop(nxt, None)
-            if item is not None:
-                self.pending_bytes -= len(item[0])
-                self._accept(0, item[0], item[1], ts)
-                continue
-            for s in pending:
-                d = (s - nxt) % MOD
-                if d >= HALF:  # starts before next_seq: overlaps delivered bytes
-                    data, missing = pending.pop(s)
-                    self.pending_bytes -= len(data)
-                    self._accept(d, data, missing, ts)
-                    break
-            else:
-                return
+        heap = self.heap
+        while heap and heap[0] <= self.offset:
+            off = heapq.heappop(heap)
+            data, missing = pending.pop(off)
+            self.pending_bytes -= len(data) + missing
+            self.ack_evidence = False
+            over = self.offset - off  # bytes of it already delivered
+            self._accept(MOD - over if over else 0, data, missing, ts)
