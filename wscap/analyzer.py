@@ -84,7 +84,6 @@ class Direction:
         "http",
         "ws",
         "probe",
-        "probe_bytes",
         "stats",
         "reasm",
     )
@@ -97,8 +96,7 @@ class Direction:
         self.isn: int | None = None  # sequence number of this side's SYN
         self.http: HttpStream | None = None
         self.ws: WsDirection | None = None
-        self.probe: list[tuple[bytes | int, int]] = []
-        self.probe_bytes = 0
+        self.probe = Probe()
         self.stats = Side()
         self.tcp_sil = self.stats.activity["tcp"]
         self.pay_sil = self.stats.activity["payload"]
@@ -166,7 +164,7 @@ class Conn:
         self.heartbeats = Heartbeats(an.store.heartbeats, conn_id)
         self.closed = False
         self.closed_ts = 0
-        self.handshakes: list[tuple[Request, Handshake, Response | None]] = []
+        self.handshakes: list[tuple[Request | None, Handshake, Response | None]] = []
         self.pending: list[Request] = []  # requests awaiting a response
         self.ws_hs: Handshake | None = None
         self.http_requests = 0
@@ -302,8 +300,7 @@ class Conn:
         if mode == HTTP_REQ or mode == HTTP_RESP:
             self.http_events(d, d.http.feed(data, ts), ts)  # type: ignore[union-attr]
         elif mode == PROBE:
-            d.probe.append((data, ts))
-            d.probe_bytes += len(data)
+            d.probe.data(data, ts)
             self.decide_probe(final=False)
         elif mode == WS:
             d.ws.data(data, ts)  # type: ignore[union-attr]
@@ -315,7 +312,8 @@ class Conn:
         if mode == HTTP_REQ or mode == HTTP_RESP:
             self.http_events(d, d.http.gap(length, ts), ts)  # type: ignore[union-attr]
         elif mode == PROBE:
-            d.probe.append((length, ts))
+            d.probe.gap(length, ts)
+            self.decide_probe(final=False)
         elif mode == WS:
             d.ws.gap(length, ts)  # type: ignore[union-attr]
         elif mode == NEW:
@@ -355,7 +353,12 @@ class Conn:
                             self.http_events(client, evs, ts)
                 if ev.status == 101:
                     hs = self.handshakes[entry][1] if entry is not None else None
-                    if hs is not None or "websocket" in ev.tokens("upgrade"):
+                    if hs is None and "websocket" in ev.tokens("upgrade"):
+                        # the request was not captured: the answer still tells
+                        # what was negotiated (permessage-deflate, subprotocol)
+                        hs = self.an.response_only_handshake(self.conn_id, ev)
+                        self.handshakes.append((None, hs, ev))
+                    if hs is not None:
                         self.upgrade(d, hs, ts)
                     else:
                         for x in self.dirs:
@@ -400,48 +403,43 @@ class Conn:
     def decide_probe(self, final: bool) -> None:
         """Is this a WebSocket whose handshake was not captured?
 
-        Needs several consecutive well-formed frames from the start of what
-        was captured, masking consistent per direction (and opposite between
-        the two), and no HTTP.  Otherwise the connection is left opaque.
+        Needs well-formed frames from the start of what was captured, with
+        masking consistent per direction: masked from one side (the client)
+        and, if the other side sent frames, unmasked from it; three frames in
+        all (two at the end of the connection, one each way).  An unmasked
+        stream alone is never enough.  Otherwise the connection is opaque.
         """
-        results = []
+        probes: list[Probe | None] = []
         for d in self.dirs:
             if d.mode == NEW:
-                results.append((True, 0, None))
+                probes.append(None)
             elif d.mode == PROBE:
-                results.append(_probe_frames(d.probe))
+                probes.append(d.probe)
             else:
                 return
-        (ok0, n0, m0), (ok1, n1, m1) = results
-        masks_differ = m0 is None or m1 is None or m0 != m1
+        good = [p for p in probes if p is not None and p.ok and p.frames]
+        masks = [p.masked for p in good]
+        total = sum(p.frames for p in good)
         is_ws = False
-        if masks_differ:
-            good = [(ok, n) for ok, n, _ in results]
-            if ok0 and ok1 and n0 + n1 >= PROBE_FRAMES and (n0 and n1):
-                is_ws = True
-            elif any(ok and n >= PROBE_FRAMES for ok, n in good):
-                is_ws = True
-            elif final and ok0 and ok1 and n0 and n1 and m0 is not None and m1 is not None:
-                is_ws = True
+        if True in masks and masks.count(True) == 1:
+            if len(good) == 2:
+                is_ws = total >= PROBE_FRAMES or (final and total >= 2)
+            else:
+                is_ws = total >= PROBE_FRAMES
         if is_ws:
-            self.start_ws_without_handshake(results)
+            self.start_ws_without_handshake(probes)
             return
-        over = any(d.probe_bytes > PROBE_LIMIT for d in self.dirs)
-        if final or over or not (ok0 or ok1) or not masks_differ:
+        settled = all(p is None or not p.ok or p.stopped for p in probes)
+        if final or settled:
             for d in self.dirs:
                 if d.mode == PROBE:
-                    for item, _ts in d.probe:
-                        if isinstance(item, bytes):
-                            d.stats.unparsed_bytes += len(item)
-                    d.probe = []
+                    d.stats.unparsed_bytes += d.probe.size
+                    d.probe = Probe()
                 d.mode = OPAQUE
 
-    def start_ws_without_handshake(self, results: list[tuple[bool, int, bool | None]]) -> None:
-        masked = [r[2] for r in results]
-        if masked[0] is not None:
-            client_idx = 0 if masked[0] else 1
-        else:
-            client_idx = 1 if masked[1] else 0
+    def start_ws_without_handshake(self, probes: list[Probe | None]) -> None:
+        masked = [p.masked if p is not None and p.ok and p.frames else None for p in probes]
+        client_idx = 0 if masked[0] else 1
         self.set_client(client_idx, "masking")
         if self.roles_from == "masking" or self.client_idx is None:
             self.client_idx = client_idx
@@ -465,7 +463,7 @@ class Conn:
             outcome=HS_NOT_CAPTURED,
         )
         self.ws_hs = hs
-        for d, (ok, _n, _m) in zip(self.dirs, results, strict=True):
+        for d, p in zip(self.dirs, probes, strict=True):
             is_client = d.idx == self.client_idx
             d.ws = WsDirection(
                 store,
@@ -473,14 +471,15 @@ class Conn:
                 d.stats,
                 is_client,
                 None,
-                resync=not ok,
+                resync=p is not None and not p.ok,
                 unknown_ext=True,
                 conn=self,
             )
             d.mode = WS
             d.reasm.sink = d.ws
-            probe, d.probe = d.probe, []
-            for item, ts in probe:
+            chunks = d.probe.chunks
+            d.probe = Probe()
+            for item, ts in chunks:
                 if isinstance(item, int):
                     d.ws.gap(item, ts)
                 else:
@@ -551,7 +550,7 @@ class Conn:
         for d in self.dirs:
             d.ws = None
             d.http = None
-            d.probe = []
+            d.probe = Probe()
             d.reasm.pending.clear()
             d.reasm.heap.clear()
         return c
@@ -600,32 +599,63 @@ class Heartbeats:
         self.waiting = {"client": [], "server": []}
 
 
-def _probe_frames(chunks: list[tuple[bytes | int, int]]) -> tuple[bool, int, bool | None]:
-    """(well-formed so far, complete frames, masked) for one direction's
-    first captured bytes, read as frames from the first byte."""
-    parts = []
-    for item, _ts in chunks:
-        if isinstance(item, int):
-            break
-        parts.append(item)
-    buf = b"".join(parts)[:PROBE_LIMIT]
-    pos = 0
-    frames = 0
-    masked: bool | None = None
-    n = len(buf)
-    while pos < n:
-        h = parse_header(buf, pos, 0)
-        if h is None:
-            break
-        if not plausible(h, masked, 4):
-            return False, frames, masked
-        masked = h.masked
-        end = pos + h.header_len + h.length
-        if end > n:
-            break
-        frames += 1
-        pos = end
-    return True, frames, masked
+class Probe:
+    """One direction's first captured bytes, read as WebSocket frames from
+    the first byte, incrementally (each byte is parsed once).
+
+    ``chunks`` keeps what came (bytes, or ints for gaps) for replay if the
+    connection turns out to be a WebSocket.
+    """
+
+    __slots__ = ("chunks", "buf", "pos", "frames", "masked", "ok", "stopped")
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[bytes | int, int]] = []
+        self.buf = bytearray()
+        self.pos = 0
+        self.frames = 0  # complete frames that carry something
+        self.masked: bool | None = None
+        self.ok = True  # nothing implausible so far
+        self.stopped = False  # a gap or the size limit: no more parsing
+
+    def data(self, data: bytes, ts: int) -> None:
+        self.chunks.append((data, ts))
+        if self.stopped or not self.ok:
+            return
+        room = PROBE_LIMIT - len(self.buf)
+        self.buf += data[:room]
+        if room <= len(data):
+            self.stopped = True
+        buf = self.buf
+        pos = self.pos
+        while True:
+            h = parse_header(buf, pos, 0)
+            if h is None:
+                break
+            if (
+                not plausible(h, self.masked, 4)
+                # a mid-stream start on a continuation is possible, but it is
+                # also what zeros and length-prefixed protocols look like
+                or (h.opcode == 0 and self.frames == 0 and self.masked is None)
+            ):
+                self.ok = False
+                break
+            end = pos + h.header_len + h.length
+            if end > len(buf):
+                break
+            self.masked = h.masked
+            if h.length or h.opcode == 8:
+                self.frames += 1  # empty data frames prove nothing
+            pos = end
+        self.pos = pos
+
+    def gap(self, length: int, ts: int) -> None:
+        self.chunks.append((length, ts))
+        self.stopped = True
+
+    @property
+    def size(self) -> int:
+        return sum(len(c) for c, _ in self.chunks if isinstance(c, bytes))
 
 
 class Analyzer:
@@ -713,6 +743,29 @@ class Analyzer:
             else:
                 keep.append(c)
         self.closing = keep
+
+    def response_only_handshake(self, conn_id: int, resp: Response) -> Handshake:
+        """A handshake whose request was not captured, from its 101."""
+        hs = Handshake(
+            conn_id=conn_id,
+            ts_request=resp.ts,
+            method="",
+            uri="",
+            http_version="",
+            host=None,
+            origin=None,
+            user_agent=None,
+            upgrade=None,
+            connection=None,
+            key=None,
+            version=None,
+            protocols_offered=None,
+            extensions_offered=None,
+            request_headers=[],
+        )
+        self.fill_response(hs, resp)
+        self.handshakes.append(hs)
+        return hs
 
     def new_handshake(self, conn_id: int, req: Request) -> Handshake:
         red = self.redact

@@ -280,6 +280,8 @@ class _Diagnosis:
                 {"roles_from": c.roles_from},
             )
         for h in self.handshakes.get(c.conn_id, []):
+            if not h.method:
+                continue  # the request was not captured: nothing to check it against
             ev = {
                 "method": h.method,
                 "uri": h.uri,
