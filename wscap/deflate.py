@@ -108,7 +108,11 @@ class Inflater:
         self.produced = 0
         self.capped_bytes = 0
         self.error = None
-        if self.no_context_takeover:
+        if self._z.eof and not self.broken:
+            # the last message ended with a BFINAL block (RFC 7692 7.2.3.4):
+            # this one starts a new DEFLATE stream
+            self._z = zlib.decompressobj(-self.window_bits)
+        elif self.no_context_takeover:
             self._z = zlib.decompressobj(-self.window_bits)
             self.broken = False
 

@@ -225,7 +225,8 @@ class WsDirection:
             if not self.msg_compressed:
                 self.msg_payload += h.length  # known from the header even if bytes were lost
             if h.fin:
-                self._finish_message(h.ts_end, incomplete=False, last=h)
+                cut = Violation.FRAME_INCOMPLETE.value in h.violations  # stream ended inside
+                self._finish_message(h.ts_end, incomplete=cut, last=h)
             self.msg_frame = None
         side.frames += 1
         side.frame_bytes += h.header_len + h.length
