@@ -376,18 +376,19 @@ class Conn:
         """A 101 came from ``server``: both directions carry frames from now."""
         client = self.dirs[1 - server.idx]
         self.ws_hs = hs
-        params = None
-        if hs is not None and hs.deflate is not None:
-            from .deflate import DeflateParams
-
-            params = DeflateParams(**hs.deflate)  # type: ignore[arg-type]
+        params = hs.deflate_params if hs is not None else None
+        other = hs is not None and hs.other_extensions
         self.set_client(client.idx, "http")
         held: list[bytes | int] = []
         if client.http is not None and client.http.state == HOLD:
             held, _ = client.http.release(True, ts)
         store = self.an.store
-        client.ws = WsDirection(store, self.conn_id, client.stats, True, params, conn=self)
-        server.ws = WsDirection(store, self.conn_id, server.stats, False, params, conn=self)
+        client.ws = WsDirection(
+            store, self.conn_id, client.stats, True, params, unknown_ext=other, conn=self
+        )
+        server.ws = WsDirection(
+            store, self.conn_id, server.stats, False, params, unknown_ext=other, conn=self
+        )
         client.mode = WS
         server.mode = WS
         client.reasm.sink = client.ws  # bytes now go straight to the frame parser
@@ -808,9 +809,13 @@ class Analyzer:
             sp = resp.get("sec-websocket-protocol")
             hs.subprotocol = redact_tokens(sp) if red and sp else sp
             hs.extensions = resp.joined("sec-websocket-extensions")
-            params = deflate_params(parse_extensions(resp.get_all("sec-websocket-extensions")))
+            accepted = parse_extensions(resp.get_all("sec-websocket-extensions"))
+            params = deflate_params(accepted)
             hs.compressed = params is not None
             hs.deflate = asdict(params) if params is not None else None
+            hs.deflate_params = params
+            # e.g. x-webkit-deflate-frame: RSV1 without permessage-deflate's rules
+            hs.other_extensions = any(name != "permessage-deflate" for name, _ in accepted)
             hs.outcome = HS_OK if hs.accept_valid is not False else HS_BAD_ACCEPT
         else:
             hs.outcome = HS_REJECTED

@@ -231,7 +231,6 @@ class FrameEvents:
 # parser states
 _HEADER, _PAYLOAD, _RESYNC = range(3)
 _NO_EVENTS: list[tuple] = []  # returned when a handler gets the events; never mutated
-RESYNC_WINDOW = 64 * 1024
 
 
 class FrameParser:
@@ -394,38 +393,40 @@ class FrameParser:
     def _resync(self, data: bytes) -> bytes:
         """Find the next trustworthy frame header in ``data``.
 
-        A candidate must be plausible and either end exactly at the end of
-        the data seen so far (segments usually end on frame boundaries) or
-        be followed by another plausible header.
+        A candidate must be plausible, carry a payload if it is a data frame
+        (``00 00`` is what zeros look like), and either end exactly at the
+        end of the data seen so far (segments usually end on frame
+        boundaries), be followed by another plausible header, or start right
+        at the hole's end with a payload longer than what is here.
         """
         n = len(data)
-        limit = min(n, RESYNC_WINDOW)
-        for i in range(limit):
+        rsv_ok = self.rsv_ok
+        expect = self.is_client
+        for i in range(n):
             h = parse_header(data, i, 0)
             if h is None:
+                if n - i < 14:
+                    break  # could be a header cut short: decide when more comes
                 continue
-            if not plausible(h, self.is_client, self.rsv_ok):
+            if not plausible(h, expect, rsv_ok) or (h.opcode <= 2 and not h.length):
                 continue
             end = i + h.header_len + h.length
             if end == n:
                 ok = True
             elif end < n:
                 h2 = parse_header(data, end, 0)
-                ok = h2 is not None and plausible(h2, self.is_client, self.rsv_ok)
                 if h2 is None and n - end < 14:
-                    ok = False
                     break  # decide when more bytes come
+                ok = h2 is not None and plausible(h2, expect, rsv_ok)
             else:
-                # a long frame right after the gap: the hole ended on a boundary
-                ok = i == 0
+                ok = i == 0  # a long frame right after the gap
             if ok:
                 self.skipped_bytes += i
                 self._state = _HEADER
                 return data[i:]
         else:
-            i = limit
-        # keep a tail that could hold the start of a header
-        keep = max(0, n - 13) if i >= limit else i
+            i = n
+        keep = max(0, min(i, n - 13))  # a tail that could start a header
         self.skipped_bytes += keep
         self._buf = data[keep:]
         return b""

@@ -161,7 +161,8 @@ class HttpStream:
     def __init__(self, is_request: bool) -> None:
         self.is_request = is_request
         self.state = HEAD
-        self._buf = b""
+        self._buf = b""  # a chunk-size line being read
+        self._head = bytearray()  # a message head being read
         self._remaining = 0
         self._current: Response | None = None
         self._expected: list[Request] = []
@@ -231,7 +232,7 @@ class HttpStream:
         if st == HOLD:
             self._held.append(length)
             return []
-        if st == HEAD and not self._buf:
+        if st == HEAD and not self._head:
             # a hole between messages: the next bytes may start a new head
             return []
         self.state = BROKEN
@@ -272,35 +273,40 @@ class HttpStream:
         self._current = None
 
     def _feed_head(self, data: bytes, ts: int, events: list[object]) -> bytes:
-        buf = self._buf + data if self._buf else data
-        if not self._buf:
+        head = self._head
+        start = 0
+        if head:
+            start = max(0, len(head) - 3)  # the blank line may straddle the chunks
+            head += data
+            buf: bytes | bytearray = head
+        else:
             # skip stray CRLFs between messages (RFC 9112 2.2)
-            stripped = buf.lstrip(b"\r\n")
-            if not stripped:
+            buf = data.lstrip(b"\r\n")
+            if not buf:
                 return b""
-            buf = stripped
             ok = looks_like_request(buf) if self.is_request else looks_like_response(buf)
             if not ok and len(buf) >= 5:
                 self.state = BROKEN
                 self.dropped_bytes += len(buf)
                 events.append(HttpError(ts, "bytes that are not an HTTP message head"))
                 return b""
-        end = buf.find(b"\r\n\r\n")
+        end = buf.find(b"\r\n\r\n", start)
         sep = 4
         if end < 0:
-            end = buf.find(b"\n\n")
+            end = buf.find(b"\n\n", start)
             sep = 2
         if end < 0:
             if len(buf) > MAX_HEAD:
                 self.state = BROKEN
-                self._buf = b""
+                self._head = bytearray()
                 self.dropped_bytes += len(buf)
                 events.append(HttpError(ts, f"message head longer than {MAX_HEAD} bytes"))
                 return b""
-            self._buf = buf
+            if not head:
+                head += buf
             return b""
-        raw, rest = buf[:end], buf[end + sep :]
-        self._buf = b""
+        raw, rest = bytes(buf[:end]), bytes(buf[end + sep :])
+        self._head = bytearray()
         parsed = parse_head(raw)
         if parsed is None:
             self.state = BROKEN

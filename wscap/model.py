@@ -78,6 +78,10 @@ class Handshake:
     extensions: str | None = None  # as accepted by the server
     compressed: bool = False
     deflate: dict[str, object] | None = None
+    # the accepted permessage-deflate parameters (a DeflateParams), and whether
+    # another accepted extension may use the RSV bits too
+    deflate_params: object = None
+    other_extensions: bool = False
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     body_snippet: bytes = b""
     body_len: int = 0
