@@ -590,8 +590,12 @@ class Heartbeats:
         waiting = self.waiting[other]
         for i, (p, hb) in enumerate(waiting):
             if hb.kind == kind and (p == payload or kind != "ws-ping"):
-                hb.ts_answer = ts
-                del waiting[: i + 1]  # earlier unmatched pings stay unanswered
+                # a pong may answer only the latest of several pings (RFC 6455
+                # 5.5.3): the earlier ones count as answered with it
+                for _p, earlier in waiting[: i + 1]:
+                    if earlier.kind == kind:
+                        earlier.ts_answer = ts
+                del waiting[: i + 1]
                 return
         if kind == "ws-ping":
             self.out.append(Heartbeat(self.conn_id, direction, "ws-pong-unsolicited", ts))

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .profiles import Timeout, all_timeouts
+from .ws import ONE_WAY_HEARTBEATS
 
 if TYPE_CHECKING:
     from .analysis import Analysis
     from .model import Connection, Handshake
 
 ERROR, WARNING, INFO = "error", "warning", "info"
+HOP_FORWARD_NS = 10 * 10**9  # a proxy forwards an Upgrade request within this
 SEVERITIES = (ERROR, WARNING, INFO)
 _RANK = {ERROR: 0, WARNING: 1, INFO: 2}
 
@@ -153,6 +155,7 @@ class _Diagnosis:
         Sec-WebSocket-Key and request URI, at overlapping times; the front
         leg is the one whose request came first.
         """
+        conns = {c.conn_id: c for c in self.a.connection_list}
         by_key: dict[tuple[str, str], list[Handshake]] = defaultdict(list)
         for h in self.a.handshake_list:
             if h.key:
@@ -164,6 +167,13 @@ class _Diagnosis:
             hs = sorted(hs, key=lambda h: h.ts_request)
             for front, back in zip(hs, hs[1:], strict=False):
                 if front.conn_id == back.conn_id or front.conn_id in pairs:
+                    continue
+                # a proxy forwards the request at once, and both legs live
+                # together (a client reusing a fixed key later is not a hop)
+                fc, bc = conns[front.conn_id], conns[back.conn_id]
+                if back.ts_request - front.ts_request > HOP_FORWARD_NS:
+                    continue
+                if bc.start > fc.end or bc.end < fc.start:
                     continue
                 pairs[front.conn_id] = (back.conn_id, "front")
                 pairs[back.conn_id] = (front.conn_id, "back")
@@ -622,7 +632,19 @@ class _Diagnosis:
         pair = self.pairs.get(c.conn_id)
         if pair is not None and pair[1] == "back" and not hbs:
             return  # the client's leg carries the same (missing) heartbeats
-        pings = [h for h in hbs if h.kind != "ws-pong-unsolicited"]
+        # pings that expect an answer: WebSocket pings, and application pings
+        # of a kind that was answered at least once on this connection
+        answered_kinds = {h.kind for h in hbs if h.ts_answer is not None}
+        pings = [
+            h
+            for h in hbs
+            if h.kind == "ws-ping"
+            or (
+                h.kind.startswith("app:")
+                and h.kind not in ONE_WAY_HEARTBEATS
+                and h.kind in answered_kinds
+            )
+        ]
         at_end = c.end_last.get("at") or c.end
         if c.tcp_end == "open":
             # the capture may have stopped before the pong: only older pings count

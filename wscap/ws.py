@@ -32,7 +32,12 @@ def close_code_valid(code: int) -> bool:
 
 
 MAX_INT64 = (1 << 63) - 1
-SMALL_TEXT = 128  # text messages up to this size are checked for heartbeats
+SMALL_TEXT = 128
+
+# Heartbeats sent one way by design: no answer is expected.
+ONE_WAY_HEARTBEATS = frozenset(
+    {"app:signalr", "app:stomp", "app:graphql-ka", "app:phoenix"}
+)  # text messages up to this size are checked for heartbeats
 
 # Application-level heartbeats: (name, is_answer) by exact payload.
 _APP_HEARTBEATS = {
@@ -41,7 +46,7 @@ _APP_HEARTBEATS = {
     b'{"type":6}\x1e': ("signalr", False),  # SignalR ping (either side)
     b"\n": ("stomp", False),  # STOMP heart-beat (EOL)
     b"\r\n": ("stomp", False),
-    b'{"type":"ka"}': ("graphql-ws", False),  # subscriptions-transport-ws keep-alive
+    b'{"type":"ka"}': ("graphql-ka", False),  # subscriptions-transport-ws keep-alive
     b'{"type":"ping"}': ("graphql-ws", False),  # graphql-transport-ws
     b'{"type":"pong"}': ("graphql-ws", True),
 }
