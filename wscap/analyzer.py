@@ -49,7 +49,7 @@ from .model import (
     activity,
 )
 from .pcapfile import PacketReader
-from .redact import redact_header, redact_tokens, redact_uri
+from .redact import redact_header, redact_text, redact_tokens, redact_uri
 from .tcp import Reassembler
 from .ws import Store, WsDirection
 
@@ -520,7 +520,10 @@ class Conn:
                 self.an.store.gaps.append(Gap(self.conn_id, name, off, length, gts))
         for _req, hs, resp in self.handshakes:
             if resp is not None:
-                hs.body_snippet = bytes(resp.body)
+                body = bytes(resp.body)
+                if self.an.redact and body:
+                    body = redact_text(body.decode("utf-8", "replace")).encode("utf-8")
+                hs.body_snippet = body
                 hs.body_len = resp.body_len
         c = Connection(
             conn_id=self.conn_id,
