@@ -103,17 +103,13 @@ class Direction:
         self.reasm = Reassembler(self)
 
     # sink interface for the reassembler
+    # sink interface for the reassembler until the connection is upgraded;
+    # then the reassembler feeds the WsDirection directly
     def data(self, data: bytes, ts: int) -> None:
-        if self.mode == WS:
-            self.ws.data(data, ts)  # type: ignore[union-attr]
-        else:
-            self.conn.stream_data(self, data, ts)
+        self.conn.stream_data(self, data, ts)
 
     def gap(self, length: int, ts: int) -> None:
-        if self.mode == WS:
-            self.ws.gap(length, ts)  # type: ignore[union-attr]
-        else:
-            self.conn.stream_gap(self, length, ts)
+        self.conn.stream_gap(self, length, ts)
 
 
 class Conn:
@@ -302,8 +298,6 @@ class Conn:
         elif mode == PROBE:
             d.probe.data(data, ts)
             self.decide_probe(final=False)
-        elif mode == WS:
-            d.ws.data(data, ts)  # type: ignore[union-attr]
         else:
             d.stats.unparsed_bytes += len(data)
 
@@ -314,8 +308,6 @@ class Conn:
         elif mode == PROBE:
             d.probe.gap(length, ts)
             self.decide_probe(final=False)
-        elif mode == WS:
-            d.ws.gap(length, ts)  # type: ignore[union-attr]
         elif mode == NEW:
             # nothing parsed yet: the parsers start after the hole
             d.stats.unparsed_bytes += len(d.head)

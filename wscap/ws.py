@@ -127,7 +127,9 @@ class WsDirection:
             self.inflater = Inflater(nct, bits, store.max_message)
         if resync:
             self.parser.gap(0, 0)
-        self.data = self.parser.feed  # type: ignore[method-assign]  # one call less a segment
+        # the sink's data(bytes, ts) is the parser's feed itself: one call less
+        # for every segment
+        self.data = self.parser.feed
         # the message being assembled
         self.msg_open = False
         self.msg_binary = False
@@ -144,10 +146,6 @@ class WsDirection:
         self.msg_small: bytearray | None = None  # payload of a short text message
 
     # -- sink interface -----------------------------------------------------
-
-    def data(self, data: bytes, ts: int) -> None:
-        """Bytes of this direction (replaced by the parser's feed in __init__)."""
-        self.parser.feed(data, ts)
 
     def gap(self, length: int, ts: int) -> None:
         if self.msg_open and self.parser.in_frame:
