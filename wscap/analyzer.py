@@ -36,7 +36,6 @@ from .http import (
 )
 from .model import (
     HS_BAD_ACCEPT,
-    HS_NOT_CAPTURED,
     HS_OK,
     HS_REJECTED,
     HS_UNANSWERED,
@@ -437,24 +436,7 @@ class Conn:
         if self.roles_from == "masking" or self.client_idx is None:
             self.client_idx = client_idx
         store = self.an.store
-        hs = Handshake(
-            conn_id=self.conn_id,
-            ts_request=self.start,
-            method="",
-            uri="",
-            http_version="",
-            host=None,
-            origin=None,
-            user_agent=None,
-            upgrade=None,
-            connection=None,
-            key=None,
-            version=None,
-            protocols_offered=None,
-            extensions_offered=None,
-            request_headers=[],
-            outcome=HS_NOT_CAPTURED,
-        )
+        hs = Handshake.without_request(self.conn_id, self.start)
         self.ws_hs = hs
         for d, p in zip(self.dirs, probes, strict=True):
             is_client = d.idx == self.client_idx
@@ -746,23 +728,7 @@ class Analyzer:
 
     def response_only_handshake(self, conn_id: int, resp: Response) -> Handshake:
         """A handshake whose request was not captured, from its 101."""
-        hs = Handshake(
-            conn_id=conn_id,
-            ts_request=resp.ts,
-            method="",
-            uri="",
-            http_version="",
-            host=None,
-            origin=None,
-            user_agent=None,
-            upgrade=None,
-            connection=None,
-            key=None,
-            version=None,
-            protocols_offered=None,
-            extensions_offered=None,
-            request_headers=[],
-        )
+        hs = Handshake.without_request(conn_id, resp.ts)
         self.fill_response(hs, resp)
         self.handshakes.append(hs)
         return hs

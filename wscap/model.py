@@ -87,6 +87,28 @@ class Handshake:
     body_len: int = 0
     outcome: str = HS_UNANSWERED
 
+    @classmethod
+    def without_request(cls, conn_id: int, ts: int, outcome: str = HS_NOT_CAPTURED) -> Handshake:
+        """A handshake whose request the capture does not have."""
+        return cls(
+            conn_id=conn_id,
+            ts_request=ts,
+            method="",
+            uri="",
+            http_version="",
+            host=None,
+            origin=None,
+            user_agent=None,
+            upgrade=None,
+            connection=None,
+            key=None,
+            version=None,
+            protocols_offered=None,
+            extensions_offered=None,
+            request_headers=[],
+            outcome=outcome,
+        )
+
     @property
     def latency_s(self) -> float | None:
         if self.ts_response is None:
@@ -249,28 +271,27 @@ class Connection:
         ts = [t for t in (self.client.last_frame_ts, self.server.last_frame_ts) if t is not None]
         return max(ts) if ts else None
 
-    @property
-    def tcp_end_ts(self) -> int | None:
-        """When the first FIN or RST (either side) was seen."""
-        ts = [
-            t
-            for side in (self.client, self.server)
-            for t in (side.fin_ts, side.rst_ts)
-            if t is not None
-        ]
-        return min(ts) if ts else None
-
-    @property
-    def tcp_end(self) -> str:
+    def _first_end(self) -> tuple[int, str] | None:
+        """The first FIN or RST from either side: (time, 'fin-client'...)."""
         events = []
         for name, side in (("client", self.client), ("server", self.server)):
             if side.fin_ts is not None:
                 events.append((side.fin_ts, "fin-" + name))
             if side.rst_ts is not None:
                 events.append((side.rst_ts, "rst-" + name))
-        if not events:
-            return "open"
-        return min(events)[1]
+        return min(events) if events else None
+
+    @property
+    def tcp_end_ts(self) -> int | None:
+        """When the first FIN or RST (either side) was seen."""
+        first = self._first_end()
+        return first[0] if first else None
+
+    @property
+    def tcp_end(self) -> str:
+        """How TCP ended first: fin-/rst- and the side, or open."""
+        first = self._first_end()
+        return first[1] if first else "open"
 
 
 class FrameTable:

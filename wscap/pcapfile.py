@@ -309,10 +309,15 @@ class PacketReader:
                 continue
             body = pos + 8
             end = pos + blen
-            if btype == BT_EPB:
-                iface, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
-                    endian + "IIIII", buf, body
-                )
+            if btype == BT_EPB or btype == BT_PB:
+                if btype == BT_EPB:
+                    iface, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
+                        endian + "IIIII", buf, body
+                    )
+                else:  # the obsolete packet block: a 16-bit interface id and drops
+                    iface, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
+                        endian + "HHIIII", buf, body
+                    )
                 data_start = body + 20
                 if iface >= len(ifaces) or data_start + caplen > end - 4:
                     self.offset = base + pos
@@ -335,22 +340,6 @@ class PacketReader:
                 caplen = min(origlen, blen - 16, snap or origlen)
                 # simple packet blocks carry no timestamp
                 yield 0, lt, buf[body + 4 : body + 4 + caplen], origlen
-            elif btype == BT_PB:
-                iface, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
-                    endian + "HHIIII", buf, body
-                )
-                data_start = body + 20
-                if iface >= len(ifaces) or data_start + caplen > end - 4:
-                    self.offset = base + pos
-                    self.damage = f"corrupt packet block at byte {base + pos}"
-                    return
-                lt, _snap, num, shift, off = ifaces[iface]
-                ts = _ticks_to_ns((ts_hi << 32) | ts_lo, num, shift) + off
-                if not 0 <= ts < MAX_TS:
-                    self.offset = base + pos
-                    self.damage = f"timestamp out of range in the packet block at byte {base + pos}"
-                    return
-                yield ts, lt, buf[data_start : data_start + caplen], origlen
             elif btype == BT_IDB:
                 lt, _res, snap = struct.unpack_from(endian + "HHI", buf, body)
                 num, shift, off = _idb_time_options(buf, body + 8, end - 4, endian)
