@@ -327,20 +327,7 @@ class FrameTable:
 
     def sort(self) -> None:
         """Order rows by start time (stable); parsing order is per direction."""
-        _sort_columns(
-            self,
-            "ts",
-            (
-                "conn_id",
-                "ts",
-                "ts_end",
-                "flags",
-                "opcode",
-                "payload_len",
-                "close_code",
-                "violation",
-            ),
-        )
+        _sort_columns(self, "ts")
 
     def code_index(self, code: str | None) -> int:
         if code is None:
@@ -381,14 +368,12 @@ class MessageTable:
 
     def sort(self) -> None:
         """Order rows by first-frame time (stable)."""
-        _sort_columns(
-            self,
-            "ts_first",
-            ("conn_id", "ts_first", "ts_last", "flags", "fragments", "wire_bytes", "payload_bytes"),
-        )
+        _sort_columns(self, "ts_first")
 
 
-def _sort_columns(table: object, key: str, columns: tuple[str, ...]) -> None:
+def _sort_columns(table: FrameTable | MessageTable, key: str) -> None:
+    """Reorder every array column of ``table`` by column ``key``."""
+    columns = [name for name in table.__slots__ if isinstance(getattr(table, name), array)]
     ts = np.frombuffer(getattr(table, key), dtype=np.int64)
     if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
         return
