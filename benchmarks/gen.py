@@ -49,7 +49,7 @@ import time
 import zlib
 from collections.abc import Generator, Iterator
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 US = 1_000_000
 START_US = 1_764_201_600 * US  # 2025-11-27T00:00:00Z; fixed so output is deterministic
@@ -893,8 +893,8 @@ class Generator_:
                     life = int(rng.uniform(5, 60) * US)
                 elif r < 0.75:
                     life = int(rng.uniform(60, 600) * US)
-                else:
-                    life = 10**15  # until the end of the capture
+                else:  # long-lived; still bounded so that connections keep churning
+                    life = int(rng.uniform(600, 3600) * US)
                 self.schedule(self.now, self.ws_conn(c, life))
                 yield self.now + (int(10 * US / self.concurrency) if ramp
                                   else int(rng.expovariate(1 / 300_000)) + 1)
