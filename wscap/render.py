@@ -75,18 +75,47 @@ def _frame_counts(a: Analysis) -> dict[tuple[int, int], Counter]:
 SEVERITY_MARK = {"error": "ERROR", "warning": "WARN ", "info": "info "}
 
 
+PER_CODE = 3  # findings of one code shown in full before the rest are summed up
+
+
 def render_findings(findings: list[Finding], limit: int | None = None) -> list[str]:
-    """One line per finding, most serious first, with its advice indented."""
+    """One line per finding, most serious first, with its advice indented.
+
+    When many connections share a finding code, the first few are shown in
+    full and the rest on one line, so the first screen stays readable.
+    """
     out = []
-    shown = findings if limit is None else findings[:limit]
     advised = set()
-    for f in shown:
-        out.append(f"{SEVERITY_MARK[f.severity]} {f.code}: {_clean(f.summary, None)}")
-        if f.advice and f.severity != "info" and f.advice not in advised:
-            advised.add(f.advice)
-            out.append(f"       → {_clean(f.advice, None)}")
-    if limit is not None and len(findings) > limit:
-        out.append(f"… and {len(findings) - limit} more findings (--json lists them all)")
+    by_code: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_code.setdefault(f.code, []).append(f)
+    shown = 0
+    done: set[str] = set()
+    for f in findings:
+        if f.code in done:
+            continue
+        group = by_code[f.code]
+        full = group if len(group) <= PER_CODE + 1 else group[:PER_CODE]
+        for g in full:
+            if limit is not None and shown >= limit:
+                break
+            out.append(f"{SEVERITY_MARK[g.severity]} {g.code}: {_clean(g.summary, None)}")
+            shown += 1
+            if g.advice and g.severity != "info" and g.advice not in advised:
+                advised.add(g.advice)
+                out.append(f"       → {_clean(g.advice, None)}")
+        rest = group[len(full) :]
+        if rest and (limit is None or shown < limit):
+            ids = sorted({c for g in rest for c in g.conn_ids})
+            shown_ids = ", ".join(map(str, ids[:10])) + (", …" if len(ids) > 10 else "")
+            out.append(
+                f"{SEVERITY_MARK[f.severity]} {f.code}: … and {len(rest)} more like these "
+                f"(conn {shown_ids})"
+            )
+            shown += 1
+        done.add(f.code)
+    if limit is not None and shown >= limit and len(done) < len(by_code):
+        out.append("… more findings: --json lists them all")
     return out
 
 
