@@ -258,3 +258,17 @@ def test_unanswered_upgrade_then_fin_is_an_error(tmp_path):
     c = Conv().connect(0).send(0.01, "c", upgrade_request(key=KEY)).fin(5.01, "s")
     f = one(analyse(tmp_path, c), "handshake-unanswered")
     assert f.severity == "error" and "in 5.0 s, then TCP ended (fin-server)" in f.summary
+
+
+def test_many_alike_findings_are_summed_up_in_the_text(tmp_path):
+    from wscap.render import render_text
+
+    convs = [
+        Conv(("10.0.0.1", 40000 + i)).connect(i).upgrade(i + 0.01).rst(i + 0.5, "s")
+        for i in range(6)
+    ]
+    a = analyse(tmp_path, *convs)
+    assert [f.code for f in a.diagnose()].count("tcp-reset") == 6
+    lines = [ln for ln in render_text(a).splitlines() if ln.startswith("WARN  tcp-reset")]
+    assert len(lines) == 4
+    assert lines[-1] == "WARN  tcp-reset: … and 3 more like these (conn 4, 5, 6)"
