@@ -301,14 +301,17 @@ def test_json_suricata_decompressed_sizes():
     assert d["connections"][0]["compressed"] is True
 
 
-def test_no_frames_omits_frames():
+def test_no_frames_omits_frames_and_messages():
     code, out, _ = run(BROKER, "--json", "--no-frames")
     assert code == 0
     d = json.loads(out)
-    assert "frames" not in d
-    assert d["capture"]["frames_kept"] is False
-    assert len(d["messages"]) == 8
-    assert d["connections"][0]["frames_client"] == 5  # counts are still kept
+    assert "frames" not in d and "messages" not in d
+    assert d["capture"]["frames_kept"] is False and d["capture"]["messages_kept"] is False
+    c = d["connections"][0]
+    assert c["frames_client"] == 5  # counts are still kept
+    assert (c["messages_client"], c["messages_server"]) == (4, 4)
+    # websocket.log / tshark: client texts 24 + 3 x 361, server 91 + 3 x 533
+    assert (c["payload_bytes_client"], c["payload_bytes_server"]) == (24 + 3 * 361, 91 + 3 * 533)
     code, text, _ = run(BROKER, "--no-frames")
     assert code == 0
     assert "(4 text, 1 close)" not in text

@@ -21,13 +21,16 @@ def load(
     path: str | os.PathLike[str],
     *,
     frames: bool = True,
+    messages: bool | None = None,
     max_message: int = 64 << 20,
     redact: bool = True,
     timeouts: list[Timeout] | None = None,
 ) -> Analysis:
     """Analyse a capture (pcap, pcapng, optionally gzip'd; ``"-"`` = stdin).
 
-    ``frames=False`` keeps no per-frame table (for big captures);
+    ``frames=False`` keeps no per-frame table and, unless ``messages=True``,
+    no per-message table (for big captures: memory then grows with the
+    connections, not the traffic);
     ``max_message`` caps the decompressed size counted per message;
     ``redact=False`` keeps cookies, credentials and tokens in the model;
     ``timeouts`` are the timeouts on the path, for the diagnosis
@@ -35,7 +38,9 @@ def load(
 
     Raises :class:`CaptureError` if the input cannot be read as a capture.
     """
-    a = analyze(path, keep_frames=frames, max_message=max_message, redact=redact)
+    a = analyze(
+        path, keep_frames=frames, max_message=max_message, redact=redact, keep_messages=messages
+    )
     a.timeouts = list(timeouts or [])
     return a
 

@@ -173,6 +173,7 @@ class Analysis:
             "capped_messages": self.store.capped_messages,
             "damage": c.damage,
             "frames_kept": self.store.keep_frames,
+            "messages_kept": self.store.keep_messages,
         }
 
     def connection_dicts(self) -> list[dict[str, Any]]:
@@ -238,19 +239,20 @@ class Analysis:
         return {k: v if isinstance(v, dict | int) else list(v) for k, v in self.sections(frames)}
 
     def sections(self, frames: bool = True) -> list[tuple[str, Any]]:
-        """The JSON document's top-level keys in order; the big lists
-        (frames, messages) as iterators, so a writer can stream them."""
+        """The JSON document's top-level keys in order; the lists that grow
+        with the capture as iterators, so a writer can stream them."""
         d: list[tuple[str, Any]] = [
             ("schema_version", SCHEMA_VERSION),
             ("capture", self.capture_dict()),
             ("timeouts", [timeout_dict(t) for t in self.timeouts]),
             ("findings", [finding_dict(f) for f in self.diagnose()]),
-            ("connections", self.connection_dicts()),
-            ("handshakes", self.handshake_dicts()),
+            ("connections", (connection_dict(c) for c in self.connection_list)),
+            ("handshakes", (handshake_dict(h) for h in self.handshake_list)),
         ]
-        if frames:
+        if frames and self.store.keep_frames:
             d.append(("frames", self.iter_frame_dicts()))
-        d.append(("messages", self.iter_message_dicts()))
+        if self.store.keep_messages:
+            d.append(("messages", self.iter_message_dicts()))
         gaps = [
             {
                 "conn_id": g.conn_id,
@@ -262,7 +264,7 @@ class Analysis:
             for g in self.store.gaps
         ]
         d.append(("gaps", gaps))
-        d.append(("heartbeats", [heartbeat_dict(h) for h in self.store.heartbeats]))
+        d.append(("heartbeats", (heartbeat_dict(h) for h in self.store.heartbeats)))
         d.append(
             (
                 "violations",
@@ -300,6 +302,10 @@ def connection_dict(c: Connection) -> dict[str, Any]:
         "frames_server": c.server.frames,
         "messages_client": c.client.messages,
         "messages_server": c.server.messages,
+        "compressed_messages_client": c.client.compressed_messages,
+        "compressed_messages_server": c.server.compressed_messages,
+        "payload_bytes_client": c.client.payload_bytes,
+        "payload_bytes_server": c.server.payload_bytes,
         "bytes_client": c.client.bytes,
         "bytes_server": c.server.bytes,
         "packets_client": c.client.packets,

@@ -523,12 +523,14 @@ class Conn:
             c.subprotocol = hs.subprotocol
             c.extensions = hs.extensions
             c.compressed = hs.compressed
-        # drop parser state; only the record lives on
-        self.dirs = (self.dirs[0], self.dirs[1])
+        # drop parser state (inflaters hold 32 KiB windows); only the record
+        # lives on.  Late packets (a retransmitted FIN) still find a sink.
         for d in self.dirs:
             d.ws = None
             d.http = None
             d.probe = Probe()
+            d.mode = OPAQUE
+            d.reasm.sink = d
             d.reasm.pending.clear()
             d.reasm.heap.clear()
         return c
@@ -649,12 +651,18 @@ class Analyzer:
         keep_frames: bool = True,
         max_message: int = DEFAULT_MAX_MESSAGE,
         redact: bool = True,
+        keep_messages: bool | None = None,
     ) -> None:
         self.capture = CaptureInfo(path=path)
-        self.store = Store(keep_frames=keep_frames, max_message=max_message)
+        self.store = Store(
+            keep_frames=keep_frames,
+            keep_messages=keep_frames if keep_messages is None else keep_messages,
+            max_message=max_message,
+        )
         self.redact = redact
         self.flows: dict[tuple, tuple[Conn, int]] = {}
-        self.conns: list[Conn] = []
+        self.live: dict[int, Conn] = {}  # connections not finalised yet
+        self.next_id = 1
         self.records: dict[int, Connection] = {}
         self.handshakes: list[Handshake] = []
         self.closing: list[Conn] = []
@@ -699,15 +707,21 @@ class Analyzer:
     def new_conn(self, ts: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
         old = self.flows.get((src, sport, dst, dport))
         if old is not None and not old[0].done:
-            self.records[old[0].conn_id] = old[0].finish(ts)
+            self.finalise(old[0], ts)
         addrs = (format_addr(src, sport), format_addr(dst, dport))
-        conn = Conn(self, len(self.conns) + 1, ts, addrs)
-        self.conns.append(conn)
+        conn = Conn(self, self.next_id, ts, addrs)
+        self.next_id += 1
+        self.live[conn.conn_id] = conn
         ent = (conn, 0)
         conn.key = (src, sport, dst, dport)
         self.flows[conn.key] = ent
         self.flows[(dst, dport, src, sport)] = (conn, 1)
         return ent
+
+    def finalise(self, c: Conn, ts: int) -> None:
+        """Turn a connection's live state into its record and let it go."""
+        self.records[c.conn_id] = c.finish(ts)
+        self.live.pop(c.conn_id, None)
 
     def sweep(self, ts: int) -> None:
         """Finalise connections closed long enough ago, freeing their state."""
@@ -717,7 +731,7 @@ class Analyzer:
             if c.done:
                 continue
             if ts - c.closed_ts > SWEEP_AFTER:
-                self.records[c.conn_id] = c.finish(c.last)
+                self.finalise(c, c.last)
                 src, sport, dst, dport = c.key
                 for key in (c.key, (dst, dport, src, sport)):
                     if self.flows.get(key, (None,))[0] is c:
@@ -790,10 +804,9 @@ class Analyzer:
         cap = self.capture
         cap.damage = damage
         end = self._last_ts
-        for c in self.conns:
-            if not c.done:
-                self.records[c.conn_id] = c.finish(end)
-        connections = [self.records[c.conn_id] for c in self.conns]
+        for c in list(self.live.values()):
+            self.finalise(c, end)
+        connections = [self.records[i] for i in sorted(self.records)]
         cap.last_ts = end if cap.packets else None
         for hs in self.handshakes:
             if hs.status is None:
@@ -809,15 +822,26 @@ def analyze(
     keep_frames: bool = True,
     max_message: int = DEFAULT_MAX_MESSAGE,
     redact: bool = True,
+    keep_messages: bool | None = None,
 ) -> Analysis:
     """Read and analyse a capture file (``"-"`` for standard input).
+
+    ``keep_frames=False`` keeps no per-frame rows and, unless
+    ``keep_messages`` says otherwise, no per-message rows either: memory
+    then depends on the connections, not on the traffic.
 
     Raises :class:`~wscap.errors.CaptureError` when the input is missing,
     not a capture, or has no link type wscap can decode.  Damage part-way
     through does not raise: it is recorded in ``analysis.capture.damage``.
     """
     reader = PacketReader(path)
-    an = Analyzer(reader.name, keep_frames=keep_frames, max_message=max_message, redact=redact)
+    an = Analyzer(
+        reader.name,
+        keep_frames=keep_frames,
+        max_message=max_message,
+        redact=redact,
+        keep_messages=keep_messages,
+    )
     an.capture.format = reader.format
     packet = an.packet
     with reader:

@@ -20,7 +20,12 @@ def main() -> None:
 @main.command()
 @click.argument("capture", metavar="CAPTURE")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON on stdout.")
-@click.option("--no-frames", is_flag=True, help="Leave the per-frame table out (for big captures).")
+@click.option(
+    "--no-frames",
+    is_flag=True,
+    help="Keep no per-frame and per-message rows (big captures: memory then depends on the "
+    "connections only; per-connection counts stay).",
+)
 @click.option(
     "--max-message",
     default=64,

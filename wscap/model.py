@@ -216,6 +216,9 @@ class Side:
     frames: int = 0
     frame_bytes: int = 0
     last_frame_ts: int | None = None
+    compressed_messages: int = 0
+    payload_bytes: int = 0  # message payload after decompression, where known
+    payload_unknown: int = 0  # messages whose payload size is not known
     messages: int = 0
     close_ts: int | None = None
     close_code: int | None = None

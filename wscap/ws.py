@@ -76,8 +76,14 @@ def app_heartbeat(payload: bytes) -> tuple[str, bool] | None:
 class Store:
     """Where every direction of every connection writes its records."""
 
-    def __init__(self, keep_frames: bool = True, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+    def __init__(
+        self,
+        keep_frames: bool = True,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        keep_messages: bool = True,
+    ) -> None:
         self.keep_frames = keep_frames
+        self.keep_messages = keep_messages
         self.max_message = max_message
         self.frames = FrameTable()
         self.messages = MessageTable()
@@ -369,7 +375,17 @@ class WsDirection:
         self.msg_open = False
         self.msg_utf8 = None
         self.msg_frame = None
-        self.side.messages += 1
+        side = self.side
+        side.messages += 1
+        size_known = self.msg_size_known
+        if self.msg_compressed:
+            side.compressed_messages += 1
+        if size_known:
+            side.payload_bytes += self.msg_payload
+        else:
+            side.payload_unknown += 1
+        if not self.store.keep_messages:
+            return
         m = self.store.messages
         m.conn_id.append(self.conn_id)
         m.ts_first.append(self.msg_ts)
@@ -380,10 +396,10 @@ class WsDirection:
             | (self.msg_compressed << 2)
             | ((self.msg_utf8_state == 0 and not self.msg_binary) << 3)
             | ((self.msg_utf8_state == 2 and not self.msg_binary) << 4)
-            | ((not self.msg_size_known) << 5)
+            | ((not size_known) << 5)
             | (incomplete << 6)
         )
         m.fragments.append(self.msg_frames)
         # lengths claimed by hostile headers can exceed int64: clamp
         m.wire_bytes.append(min(self.msg_wire, MAX_INT64))
-        m.payload_bytes.append(min(self.msg_payload, MAX_INT64) if self.msg_size_known else -1)
+        m.payload_bytes.append(min(self.msg_payload, MAX_INT64) if size_known else -1)
