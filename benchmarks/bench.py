@@ -176,7 +176,13 @@ def count_wscap(path: str) -> dict:
         "messages": sum(c.get("messages_client", 0) + c.get("messages_server", 0)
                         for c in conns),
         "messages_listed": len(msgs),
-        "messages_compressed": sum(1 for m in msgs if m.get("compressed")),
+        # --no-frames leaves the message rows out; the per-connection counts stay
+        "messages_compressed": sum(
+            c.get("compressed_messages_client", 0) + c.get("compressed_messages_server", 0)
+            for c in conns
+        ) if "compressed_messages_client" in (conns[0] if conns else {}) else sum(
+            1 for m in msgs if m.get("compressed")
+        ),
         "gaps": len(doc.get("gaps", [])),
         "violations": len(doc.get("violations", [])),
         "per_conn": per,
