@@ -234,7 +234,12 @@ class Conn:
         if flags & ACK and not flags & RST:  # an RST's ACK number proves nothing
             peer = self.dirs[1 - idx].reasm
             if peer.started:
-                peer.ack(ack, ts)
+                if peer.pending:
+                    peer.ack(ack, ts)
+                else:  # Reassembler.ack without a hole to judge, inlined
+                    acked = peer.acked
+                    if acked is None or (ack - acked) & 0xFFFFFFFF < 0x80000000:
+                        peer.acked = ack
         if size:
             d.reasm.segment(seq, payload, missing, ts)
         if flags & (FIN | RST):

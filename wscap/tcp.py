@@ -96,6 +96,11 @@ class Reassembler:
             self.next_seq = seq
             self.started = True
         d = (seq - self.next_seq) % MOD
+        if d == 0 and not missing and not self.pending:  # the common case, inlined
+            self.next_seq = (seq + size) % MOD
+            self.offset += size
+            self.sink.data(data, ts)
+            return
         if d == 0 or d >= HALF:
             self._accept(d, data, missing, ts)
             if self.pending:
