@@ -272,3 +272,18 @@ def test_many_alike_findings_are_summed_up_in_the_text(tmp_path):
     lines = [ln for ln in render_text(a).splitlines() if ln.startswith("WARN  tcp-reset")]
     assert len(lines) == 4
     assert lines[-1] == "WARN  tcp-reset: … and 3 more like these (conn 4, 5, 6)"
+
+
+def test_wire_pattern_is_checked_against_the_matched_timeout(tmp_path):
+    """A FIN exactly 350 s after the last data matches the AWS NLB idle
+    timeout by length, but an NLB sends nothing when it expires: say so."""
+    c = Conv().connect(0).upgrade(0.01).frame(1, "c", 1, b"x")
+    c.fin(1 + 350.0, "s")
+    f = one(analyse(tmp_path, c), "idle-timeout-close")
+    assert f.evidence["timeout"] == "nlb-tcp-idle"
+    assert f.evidence["wire_matches"] is False
+    assert "another timer of the same length may be at work" in f.summary
+    # the nginx default closes with FIN: no such remark
+    c2 = Conv().connect(0).upgrade(0.01).frame(1, "c", 1, b"x").fin(61.0, "s")
+    g = one(analyse(tmp_path, c2), "idle-timeout-close")
+    assert g.evidence["wire_matches"] is None and "another timer" not in g.summary

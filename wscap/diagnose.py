@@ -508,18 +508,51 @@ class _Diagnosis:
         return None
 
     def _match(self, c: Connection, silence: float | None) -> tuple[Timeout, str] | None:
-        """The timeout (configured first, then documented defaults) whose
-        expiry explains this close: an idle timeout equal to the silence
-        before it, or a lifetime cap equal to the connection's age."""
+        """The timeout whose expiry explains this close: an idle timeout
+        equal to the silence before it, or a lifetime cap equal to the
+        connection's age.  Configured timeouts come first; among the rest,
+        one whose documented wire pattern agrees with the close is preferred
+        (a nginx timer sends FIN, an NLB's silent expiry sends nothing)."""
         at = c.end_last.get("at")
         age = (at - c.start) / 1e9 if at is not None else None
-        for t in self.known:
+        found = []
+        for order, t in enumerate(self.known):
             if t.kind == "idle" and silence is not None:
                 if abs(silence - t.seconds) <= tolerance(t.seconds):
-                    return t, "idle"
+                    found.append((t, "idle", order))
             elif t.kind == "lifetime" and age is not None:
                 if abs(age - t.seconds) <= tolerance(t.seconds):
-                    return t, "lifetime"
+                    found.append((t, "lifetime", order))
+        if not found:
+            return None
+        configured = {id(t) for t in self.configured}
+
+        def rank(item: tuple[Timeout, str, int]) -> tuple[int, int, int]:
+            t, _kind, order = item
+            wire = self._wire_matches(t, c)
+            return (0 if id(t) in configured else 1, {True: 0, None: 1, False: 2}[wire], order)
+
+        t, kind, _ = min(found, key=rank)
+        return t, kind
+
+    def _wire_matches(self, t: Timeout, c: Connection) -> bool | None:
+        """Does the close look like what ``t``'s expiry puts on the wire?
+        None when that is not documented or cannot be told from one leg."""
+        end = c.tcp_end
+        pair = self.pairs.get(c.conn_id)
+        proxy_side = None if pair is None else ("server" if pair[1] == "front" else "client")
+        if t.expiry in ("silent-rst-next", "silent-drop"):
+            return False  # such a timer sends nothing when it fires
+        if t.expiry == "rst-both":
+            return end.startswith("rst")
+        if t.expiry == "fin-both":
+            if end.startswith("rst"):
+                return False
+            return None if proxy_side is None else end == f"fin-{proxy_side}"
+        if t.expiry == "fin-client-rst-server":
+            if proxy_side is None:
+                return None
+            return end == ("fin-server" if proxy_side == "server" else "rst-client")
         return None
 
     def _timeout_closes(self, closes: list, conns: dict[int, Connection]) -> None:
@@ -569,6 +602,13 @@ class _Diagnosis:
                         f"{_fmt(value)}, idle or not — matches the lifetime cap {where}"
                     )
                     code = "lifetime-cap-close"
+                wire = self._wire_matches(t, c)
+                if wire is False:
+                    summary += (
+                        f"; but {t.product} expiry looks different ({t.on_expiry}): "
+                        f"the wire shows {how} from the {who} side, so another timer of "
+                        "the same length may be at work"
+                    )
                 if hop:
                     summary += f"; {hop}"
                 if len(items) > 1:
@@ -597,6 +637,7 @@ class _Diagnosis:
                         "tcp_end": end,
                         "timeout_origin": t.origin,
                         "expected_on_wire": t.on_expiry,
+                        "wire_matches": self._wire_matches(t, c),
                         "same_close": [x.conn_id for x, _ in items],
                         "source": t.source,
                     },
