@@ -176,15 +176,6 @@ class Analysis:
             "messages_kept": self.store.keep_messages,
         }
 
-    def connection_dicts(self) -> list[dict[str, Any]]:
-        return [connection_dict(c) for c in self.connection_list]
-
-    def handshake_dicts(self) -> list[dict[str, Any]]:
-        return [handshake_dict(h) for h in self.handshake_list]
-
-    def frame_dicts(self) -> list[dict[str, Any]]:
-        return list(self.iter_frame_dicts())
-
     def iter_frame_dicts(self) -> Iterator[dict[str, Any]]:
         """Frames one at a time (a JSON writer need not hold them all)."""
         f = self.store.frames
@@ -208,9 +199,6 @@ class Analysis:
                     "complete": not fl & 64,
                 }
             )
-
-    def message_dicts(self) -> list[dict[str, Any]]:
-        return list(self.iter_message_dicts())
 
     def iter_message_dicts(self) -> Iterator[dict[str, Any]]:
         """Messages one at a time."""

@@ -31,7 +31,6 @@ from .http import (
     Response,
     Switched,
     looks_like_request,
-    looks_like_response,
     undecided,
 )
 from .model import (
@@ -280,7 +279,7 @@ class Conn:
                 mode = HTTP_RESP
             elif looks_like_request(data):
                 mode = HTTP_REQ
-            elif data[:5] == b"HTTP/" and looks_like_response(data):
+            elif data.startswith(b"HTTP/"):
                 mode = HTTP_RESP
             elif peer.mode in (NEW, PROBE):
                 mode = PROBE
