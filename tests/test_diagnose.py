@@ -287,3 +287,14 @@ def test_wire_pattern_is_checked_against_the_matched_timeout(tmp_path):
     c2 = Conv().connect(0).upgrade(0.01).frame(1, "c", 1, b"x").fin(61.0, "s")
     g = one(analyse(tmp_path, c2), "idle-timeout-close")
     assert g.evidence["wire_matches"] is None and "another timer" not in g.summary
+
+
+def test_duplicated_segments_are_counted_not_parsed_twice(tmp_path):
+    c = Conv().connect(0).upgrade(0.01)
+    c.frame(1, "c", 1, b"hello")
+    ts, pkt = c.packets[-2]  # the data segment, as tcpdump -i any records it twice
+    c.packets.append((ts + 1000, pkt))
+    a = analyse(tmp_path, c)
+    row = a.connections.iloc[0]
+    assert row["frames_client"] == 1
+    assert row["duplicate_bytes"] == len(ws_frame(1, b"hello", mask=MASK))

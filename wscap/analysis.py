@@ -82,7 +82,7 @@ class Analysis:
     @property
     def websockets(self) -> list[Connection]:
         """Connections that carried (or tried to carry) a WebSocket."""
-        return [c for c in self.connection_list if c.handshake is not None]
+        return [c for c in self.connection_list if c.websocket]
 
     # -- DataFrames ---------------------------------------------------------
 
@@ -171,6 +171,7 @@ class Analysis:
             "capture_gaps": len(self.store.gaps),
             "capture_gap_bytes": sum(g.length for g in self.store.gaps),
             "capped_messages": self.store.capped_messages,
+            "capped_compressed_bytes": self.store.capped_bytes,
             "damage": c.damage,
             "frames_kept": self.store.keep_frames,
             "messages_kept": self.store.keep_messages,
@@ -316,6 +317,7 @@ def connection_dict(c: Connection) -> dict[str, Any]:
         "capture_gaps": c.client.gaps + c.server.gaps,
         "capture_gap_bytes": c.client.gap_bytes + c.server.gap_bytes,
         "unparsed_bytes": c.client.unparsed_bytes + c.server.unparsed_bytes,
+        "duplicate_bytes": c.client.dup_bytes + c.server.dup_bytes,
         "max_idle_s": c.max_idle_ns / 1e9,
         **_silences(c),
         "keepalives_client": c.client.keepalives,

@@ -134,7 +134,6 @@ class Conn:
         "pending",
         "ws_hs",
         "http_requests",
-        "http_error",
         "done",
     )
 
@@ -162,7 +161,6 @@ class Conn:
         self.pending: list[Request] = []  # requests awaiting a response
         self.ws_hs: Handshake | None = None
         self.http_requests = 0
-        self.http_error: str | None = None
         self.done = False
 
     # -- TCP ----------------------------------------------------------------
@@ -364,8 +362,7 @@ class Conn:
                 else:
                     d.stats.unparsed_bytes += len(ev.rest)
             elif isinstance(ev, HttpError):
-                self.http_error = ev.reason
-                d.mode = OPAQUE
+                d.mode = OPAQUE  # the rest of this direction is counted as unparsed
 
     def upgrade(self, server: Direction, hs: Handshake | None, ts: int) -> None:
         """A 101 came from ``server``: both directions carry frames from now."""

@@ -214,7 +214,6 @@ class Side:
     first_ts: int | None = None
     last_ts: int | None = None
     frames: int = 0
-    frame_bytes: int = 0
     last_frame_ts: int | None = None
     compressed_messages: int = 0
     payload_bytes: int = 0  # message payload after decompression, where known
@@ -225,7 +224,7 @@ class Side:
     close_reason: str | None = None
     gaps: int = 0
     gap_bytes: int = 0
-    dup_bytes: int = 0
+    dup_bytes: int = 0  # retransmitted or duplicated (tcpdump -i any) bytes dropped
     unparsed_bytes: int = 0
     keepalives: int = 0  # TCP keep-alive probes (no data: proxies that time data ignore them)
     pings: int = 0

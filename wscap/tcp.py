@@ -55,7 +55,6 @@ class Reassembler:
         "gaps",
         "gap_bytes",
         "dup_bytes",
-        "ooo_segments",
         "ack_evidence",
     )
 
@@ -73,7 +72,6 @@ class Reassembler:
         self.gaps: list[tuple[int, int, int]] = []
         self.gap_bytes = 0
         self.dup_bytes = 0
-        self.ooo_segments = 0
         self.ack_evidence = False  # an ACK already showed the current hole received
 
     def syn(self, seq: int) -> None:
@@ -106,7 +104,6 @@ class Reassembler:
             if self.pending:
                 self._drain(ts)
             return
-        self.ooo_segments += 1
         off = self.offset + d  # stream offset: no wrap-around to care about
         old = self.pending.get(off)
         if old is not None:

@@ -238,7 +238,6 @@ class WsDirection:
                 self._finish_message(h.ts_end, incomplete=cut, last=h)
             self.msg_frame = None
         side.frames += 1
-        side.frame_bytes += h.header_len + h.length
         side.last_frame_ts = h.ts_end
         self.sil_frame.mark(h.ts)
         if op <= 2:
