@@ -206,6 +206,15 @@ class PacketReader:
         except _GzipDamage as exc:
             self.damage = f"damaged gzip data after {self.offset} bytes: {exc}"
 
+    def _end_of_input(self, what: str, base: int, pos: int, n: int) -> None:
+        """The input ended with ``buf[pos:n]`` unread (file offset ``base``
+        of ``buf[0]``): nothing left is clean, anything left is a cut."""
+        self.offset = base + pos
+        if pos < n:
+            self.damage = (
+                f"last {what} cut short at byte {base + pos} ({n - pos} bytes of it present)"
+            )
+
     # -- pcap ---------------------------------------------------------------
 
     def _iter_pcap(self) -> Iterator[tuple[int, int, bytes, int]]:
@@ -244,13 +253,7 @@ class PacketReader:
                     continue
             more = read()
             if not more:
-                self.offset = base + n
-                if pos < n:
-                    self.offset = base + pos
-                    self.damage = (
-                        f"last record cut short at byte {base + pos} "
-                        f"({n - pos} bytes of it present)"
-                    )
+                self._end_of_input("record", base, pos, n)
                 return
             buf = buf[pos:] + more
             base += pos
@@ -295,13 +298,7 @@ class PacketReader:
             if btype == -1:
                 more = read()
                 if not more:
-                    self.offset = base + n
-                    if pos < n:
-                        self.offset = base + pos
-                        self.damage = (
-                            f"last block cut short at byte {base + pos} "
-                            f"({n - pos} bytes of it present)"
-                        )
+                    self._end_of_input("block", base, pos, n)
                     return
                 buf = buf[pos:] + more
                 base += pos
