@@ -298,3 +298,27 @@ def test_duplicated_segments_are_counted_not_parsed_twice(tmp_path):
     row = a.connections.iloc[0]
     assert row["frames_client"] == 1
     assert row["duplicate_bytes"] == len(ws_frame(1, b"hello", mask=MASK))
+
+
+def test_ingress_manifest_through_the_cli(tmp_path):
+    """--ingress: the manifest's timeout is used and its pitfalls are findings."""
+    import json
+
+    c = Conv().connect(0).upgrade(0.01).frame(1, "c", 1, b"x").fin(61.0, "s")
+    path = tmp_path / "x.pcap"
+    path.write_bytes(build_pcap(c.packets))
+    manifest = "tests/data/ingress/chat-unit.yaml"  # proxy-read-timeout: "3600s"
+    out = subprocess.run(
+        [sys.executable, "-m", "wscap", "analyze", str(path), "--json", "--ingress", manifest],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    d = json.loads(out)
+    codes = [f["code"] for f in d["findings"]]
+    assert "ingress-timeout-has-unit" in codes
+    assert any(t["origin"] == "ingress" for t in d["timeouts"])
+    # the unit makes ingress-nginx fall back to 60 s: that is what closed it
+    close = next(f for f in d["findings"] if f["code"] == "idle-timeout-close")
+    assert close["evidence"]["timeout_origin"] == "ingress"
+    assert close["evidence"]["timeout_s"] == 60

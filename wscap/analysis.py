@@ -70,6 +70,8 @@ class Analysis:
         self.timeouts: list[Timeout] = []  # configured for the path (diagnosis)
         self._cache: dict[str, pd.DataFrame] = {}
         self._findings: list[Finding] | None = None
+        # findings about the configuration given (e.g. --ingress manifests)
+        self.config_findings: list[Finding] = []
 
     def __repr__(self) -> str:
         ws = sum(1 for c in self.connection_list if c.upgraded)
@@ -135,7 +137,7 @@ class Analysis:
             self._findings = None
             self._cache.pop("findings", None)
         if self._findings is None:
-            self._findings = diagnose(self, self.timeouts)
+            self._findings = diagnose(self, self.timeouts, self.config_findings)
         return self._findings
 
     @property

@@ -121,14 +121,11 @@ def analyze(
     except Exception as exc:  # a bug: still one line, never a traceback
         _fail(f"{capture}: internal error ({type(exc).__name__}: {exc}); please report it")
     a.timeouts = configured
+    a.config_findings = extra
     try:
         findings = a.diagnose()
     except Exception as exc:
         _fail(f"{capture}: internal error ({type(exc).__name__}: {exc}); please report it")
-    if extra:
-        findings[:] = sorted(
-            findings + extra, key=lambda f: {"error": 0, "warning": 1}.get(f.severity, 2)
-        )
     try:
         if as_json:
             write_json(a, sys.stdout, frames=not no_frames)

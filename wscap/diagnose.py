@@ -915,14 +915,19 @@ def _rejection_advice(status: int | None) -> str:
     return ""
 
 
-def diagnose(a: Analysis, timeouts: Sequence[Timeout] = ()) -> list[Finding]:
-    """Findings for an analysis, most serious first.
+def diagnose(
+    a: Analysis, timeouts: Sequence[Timeout] = (), extra: Sequence[Finding] = ()
+) -> list[Finding]:
+    """Findings, most serious first.
 
     ``timeouts`` are those known to be on the path (from ``--timeout``,
     ``--profile``, ``--ingress``); documented defaults are always tried too
-    when explaining a close.
+    when explaining a close.  ``extra`` findings (about the configuration,
+    e.g. Ingress manifests) are ranked in with the rest.
     """
-    return _Diagnosis(a, timeouts).run()
+    found = _Diagnosis(a, timeouts).run() + list(extra)
+    found.sort(key=lambda f: _RANK[f.severity])  # stable: keeps the order within
+    return found
 
 
 def verdicts(a: Analysis, findings: list[Finding]) -> dict[int, str]:
