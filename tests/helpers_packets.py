@@ -36,8 +36,11 @@ def ws_frame(
     fin: bool = True,
     mask: bytes | None = None,
     rsv: int = 0,
+    length_form: int | None = None,
 ) -> bytes:
     """One WebSocket frame as RFC 6455 section 5.2 lays it out.
+
+    ``length_form`` (7, 16 or 64) forces a length encoding, minimal or not.
 
     Byte 0: FIN (bit 7), RSV1-3 (bits 6-4, ``rsv`` as a 3-bit number with
     RSV1 the most significant), opcode (bits 3-0).  Byte 1: MASK (bit 7) and
@@ -50,9 +53,10 @@ def ws_frame(
     b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
     n = len(payload)
     mbit = 0x80 if mask is not None else 0
-    if n <= 125:
+    form = length_form or (7 if n <= 125 else 16 if n <= 0xFFFF else 64)
+    if form == 7:
         head = bytes([b0, mbit | n])
-    elif n <= 0xFFFF:
+    elif form == 16:
         head = bytes([b0, mbit | 126]) + struct.pack("!H", n)
     else:
         head = bytes([b0, mbit | 127]) + struct.pack("!Q", n)

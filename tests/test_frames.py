@@ -6,35 +6,11 @@ import os
 import struct
 import tracemalloc
 
+from helpers_packets import ws_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wscap.frames import FrameParser, Opcode, Violation, unmask
-
-
-def encode(
-    opcode: int,
-    payload: bytes,
-    fin: bool = True,
-    mask: bytes | None = None,
-    rsv: int = 0,
-    length_form: int | None = None,
-) -> bytes:
-    """A frame per RFC 6455 5.2; ``length_form`` forces 7/16/64-bit length."""
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    n = len(payload)
-    form = length_form or (7 if n < 126 else 16 if n < 65536 else 64)
-    mbit = 0x80 if mask is not None else 0
-    if form == 7:
-        head = bytes([b0, mbit | n])
-    elif form == 16:
-        head = bytes([b0, mbit | 126]) + struct.pack(">H", n)
-    else:
-        head = bytes([b0, mbit | 127]) + struct.pack(">Q", n)
-    if mask is not None:
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        head += mask
-    return head + payload
 
 
 def run(parser: FrameParser, chunks: list[bytes]) -> list[tuple]:
@@ -63,12 +39,12 @@ def run(parser: FrameParser, chunks: list[bytes]) -> list[tuple]:
 
 MASK = b"\x37\xfa\x21\x3d"
 STREAM = (
-    encode(1, b"Hello", mask=MASK)
-    + encode(1, b"frag-", fin=False, mask=MASK)
-    + encode(9, b"ping!", mask=MASK)
-    + encode(0, b"ment", mask=MASK)
-    + encode(2, os.urandom(300), mask=MASK)
-    + encode(8, struct.pack(">H", 1000) + b"bye", mask=MASK)
+    ws_frame(1, b"Hello", mask=MASK)
+    + ws_frame(1, b"frag-", fin=False, mask=MASK)
+    + ws_frame(9, b"ping!", mask=MASK)
+    + ws_frame(0, b"ment", mask=MASK)
+    + ws_frame(2, os.urandom(300), mask=MASK)
+    + ws_frame(8, struct.pack(">H", 1000) + b"bye", mask=MASK)
 )
 
 
@@ -101,10 +77,10 @@ def test_any_split_gives_the_same_frames(cuts):
 
 
 def test_masking_rules():
-    assert run(FrameParser(is_client=True), [encode(1, b"x")])[0][6] == (
+    assert run(FrameParser(is_client=True), [ws_frame(1, b"x")])[0][6] == (
         Violation.CLIENT_FRAME_UNMASKED.value,
     )
-    assert run(FrameParser(is_client=False), [encode(1, b"x", mask=MASK)])[0][6] == (
+    assert run(FrameParser(is_client=False), [ws_frame(1, b"x", mask=MASK)])[0][6] == (
         Violation.SERVER_FRAME_MASKED.value,
     )
 
@@ -114,12 +90,12 @@ def test_header_violations():
     ev = run(
         p,
         [
-            encode(9, b"x" * 126),  # control frame too long
-            encode(10, b"", fin=False),  # fragmented control frame
-            encode(3, b"abc"),  # reserved opcode
-            encode(2, b"abc", rsv=4),  # RSV1 without extension
-            encode(2, b"abc", length_form=16),  # non-minimal 16-bit length
-            encode(2, b"a" * 200, length_form=64),  # non-minimal 64-bit length
+            ws_frame(9, b"x" * 126),  # control frame too long
+            ws_frame(10, b"", fin=False),  # fragmented control frame
+            ws_frame(3, b"abc"),  # reserved opcode
+            ws_frame(2, b"abc", rsv=4),  # RSV1 without extension
+            ws_frame(2, b"abc", length_form=16),  # non-minimal 16-bit length
+            ws_frame(2, b"a" * 200, length_form=64),  # non-minimal 64-bit length
         ],
     )
     assert [e[6] for e in ev] == [
@@ -133,7 +109,7 @@ def test_header_violations():
 
 
 def test_rsv1_allowed_with_deflate():
-    ev = run(FrameParser(is_client=False, rsv_ok=4), [encode(1, b"\xf2\x48\x05\x00", rsv=4)])
+    ev = run(FrameParser(is_client=False, rsv_ok=4), [ws_frame(1, b"\xf2\x48\x05\x00", rsv=4)])
     assert ev[0][6] == () and ev[0][5] == b"\xf2\x48\x05\x00"
 
 
@@ -162,7 +138,7 @@ def test_length_top_bit():
 
 def test_gap_inside_payload_keeps_sync():
     p = FrameParser(is_client=False)
-    data = encode(2, b"A" * 1000) + encode(1, b"after")
+    data = ws_frame(2, b"A" * 1000) + ws_frame(1, b"after")
     events = p.feed(data[:100], 0)
     events += p.gap(500, 1)
     events += p.feed(data[600:], 2)
@@ -172,7 +148,7 @@ def test_gap_inside_payload_keeps_sync():
 
 def test_gap_across_a_boundary_resynchronises():
     p = FrameParser(is_client=True)
-    frames = [encode(1, f"message {i}".encode(), mask=MASK) for i in range(6)]
+    frames = [ws_frame(1, f"message {i}".encode(), mask=MASK) for i in range(6)]
     data = b"".join(frames)
     cut = len(frames[0]) + 3  # the gap ends inside frame 1
     lost_to = len(frames[0]) + len(frames[1]) + 4  # ...and runs into frame 2

@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 import zlib
 
-from test_frames import MASK, encode
+from helpers_packets import ws_frame as encode
+from test_frames import MASK
 
 from wscap.deflate import DeflateParams, deflate_params, parse_extensions
 from wscap.model import Side
