@@ -5,10 +5,12 @@ frames and messages wscap finds."""
 from __future__ import annotations
 
 import io
+import ipaddress
 import random
 
 import dpkt
 import pytest
+from helpers_packets import ip_packet, tcp_segment
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import SHARED, manifest
@@ -35,14 +37,13 @@ def tcp_packets(path) -> list[tuple]:
     return out
 
 
-def ip_packet(src, dst, sport, dport, seq, ack, flags, payload) -> bytes:
-    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, data=payload)
-    if len(src) == 4:
-        ip = dpkt.ip.IP(src=src, dst=dst, p=6, data=tcp)
-    else:
-        ip = dpkt.ip6.IP6(src=src, dst=dst, nxt=6, hlim=64, data=tcp)
-        ip.plen = len(bytes(tcp))
-    return bytes(ip)
+def raw_ip(src: bytes, dst: bytes, sport, dport, seq, ack, flags, payload) -> bytes:
+    """One TCP segment as a raw IP packet, addresses as decoded (bytes)."""
+    return ip_packet(
+        str(ipaddress.ip_address(src)),
+        str(ipaddress.ip_address(dst)),
+        tcp_segment(sport, dport, seq, ack, flags, payload),
+    )
 
 
 def resegment(packets: list[tuple], rnd: random.Random) -> bytes:
@@ -64,7 +65,7 @@ def resegment(packets: list[tuple], rnd: random.Random) -> bytes:
         if payload:
             started.add(key)
         if not payload:
-            w.writepkt(ip_packet(src, dst, sport, dport, seq, ack, flags, b""), ts / 1e9)
+            w.writepkt(raw_ip(src, dst, sport, dport, seq, ack, flags, b""), ts / 1e9)
             continue
         pieces = []
         pos = 0
@@ -83,7 +84,7 @@ def resegment(packets: list[tuple], rnd: random.Random) -> bytes:
             if may_reorder and rnd.random() < 0.2 and not out[i][1] & dpkt.tcp.TH_FIN:
                 out[i], out[i + 1] = out[i + 1], out[i]
         for s, f, piece in out:
-            w.writepkt(ip_packet(src, dst, sport, dport, s, ack, f, piece), ts / 1e9)
+            w.writepkt(raw_ip(src, dst, sport, dport, s, ack, f, piece), ts / 1e9)
     return buf.getvalue()
 
 
