@@ -13,6 +13,10 @@ import pandas as pd
 # A peer stamps a frame when it hands it to / gets it from its socket; the
 # capture stamps it in the kernel.  On loopback they differ by well under this.
 TS_TOLERANCE_S = 0.05
+# The peers note a connection's start in connection_made(), an event-loop
+# callback: with fifty connections opening at once on two cores it ran up
+# to 78 ms after the SYN (seen in a full test run), so starts get more room.
+START_TOLERANCE_S = 0.25
 
 
 def _na(x: Any) -> Any:
@@ -96,7 +100,7 @@ def _compare_conn(truth: dict[str, Any], tc: dict[str, Any], a: Any, cut: bool) 
     # -- TCP ---------------------------------------------------------------
     if not before and tc.get("connected_at"):
         dt = abs((_ts(row["start"]) or 0.0) - tc["connected_at"])
-        if dt > TS_TOLERANCE_S:
+        if dt > START_TOLERANCE_S:
             errs.append(f"start: {dt:.3f}s away from the peer's connect time")
     _eq(errs, "tcp_end", row["tcp_end"], tc["tcp"]["tcp_end"])
     if cut:
