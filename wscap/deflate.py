@@ -139,6 +139,17 @@ class Inflater:
                 on_output(out)
             data = z.unconsumed_tail
 
+    def message(self, data: bytes, collect: bool) -> list[bytes]:
+        """A whole message in one piece: :meth:`start_message`, :meth:`feed`
+        and :meth:`end_message`; returns the output pieces if ``collect``."""
+        out: list[bytes] = []
+        cb = out.append if collect else None
+        self.start_message()
+        if data:
+            self.feed(data, cb)
+        self.end_message(cb)
+        return out
+
     def end_message(self, on_output: Callable[[bytes], None] | None) -> None:
         self.feed(TAIL, on_output)
 

@@ -14,7 +14,7 @@ import codecs
 import re
 
 from .deflate import DEFAULT_MAX_MESSAGE, DeflateParams, Inflater
-from .frames import FrameHeader, FrameParser, Violation
+from .frames import MAX_CONTROL_PAYLOAD, FrameHeader, FrameParser, Violation, _u64, unmask
 from .model import FrameTable, Gap, Heartbeat, MessageTable, Side, ViolationRecord
 
 _utf8 = codecs.getincrementaldecoder("utf-8")
@@ -81,8 +81,12 @@ class Store:
         keep_frames: bool = True,
         max_message: int = DEFAULT_MAX_MESSAGE,
         keep_messages: bool = True,
+        fast: bool = True,
     ) -> None:
         self.keep_frames = keep_frames
+        # False: every frame through FrameParser and the handler methods (the
+        # reference path the fast one is tested against)
+        self.fast = fast
         self.keep_messages = keep_messages
         self.max_message = max_message
         self.frames = FrameTable()
@@ -133,13 +137,16 @@ class WsDirection:
             self.inflater = Inflater(nct, bits, store.max_message)
         if resync:
             self.parser.gap(0, 0)
-        # the sink's data(bytes, ts) is the parser's feed itself: one call less
-        # for every segment
-        self.data = self.parser.feed
+        if not store.fast:
+            self.data = self.parser.feed  # type: ignore[method-assign]
+        # first header byte of a whole message, unfragmented and uncompressed
+        # (FIN + opcode), and the mask bit a well-behaved sender sets
+        self.mask_bit = 0x80 if is_client else 0
         # the message being assembled
         self.msg_open = False
         self.msg_binary = False
         self.msg_compressed = False
+        self.msg_inflated = False  # inflated already, by the fast path
         self.msg_ts = 0
         self.msg_frames = 0
         self.msg_wire = 0
@@ -152,6 +159,209 @@ class WsDirection:
         self.msg_small: bytearray | None = None  # payload of a short text message
 
     # -- sink interface -----------------------------------------------------
+
+    def data(self, data: bytes, ts: int) -> None:
+        """In-order bytes of this direction, received at ``ts``.
+
+        The fast path: while the parser sits between frames, whole frames
+        of the common kinds (an unfragmented text or binary message,
+        compressed or not, a ping, a pong) that break no rule are handled
+        here, without a :class:`FrameHeader`, with the same records and
+        counters as the general path (``FrameParser.feed`` calling
+        :meth:`frame_start`, :meth:`frame_data`, :meth:`frame_end`), which
+        is the reference for it.  At the first frame of another kind, a
+        frame not complete in ``data``, or anything that breaks a rule, the
+        rest goes to the general path.
+        """
+        p = self.parser
+        side = self.side
+        if p._buf or p._remaining or p._state or self.msg_open or side.close_ts is not None:
+            p.feed(data, ts)
+            return
+        n = len(data)
+        i = 0
+        mask_bit = self.mask_bit
+        inflater = self.inflater
+        store = self.store
+        keep_frames = store.keep_frames
+        keep_messages = store.keep_messages
+        hb = self.hb
+        conn_id = self.conn_id
+        dir_bit = self.dir_bit
+        frames = messages = payload = 0
+        data_frames = False
+        want = None
+        while i + 2 <= n:
+            b0 = data[i]
+            b1 = data[i + 1]
+            if b1 & 0x80 != mask_bit:
+                break
+            ln = b1 & 0x7F
+            if ln < 126:
+                hl = 2
+            elif ln == 126:
+                if i + 4 > n:
+                    break
+                ln = (data[i + 2] << 8) | data[i + 3]
+                if ln < 126:
+                    break
+                hl = 4
+            else:
+                if i + 10 > n:
+                    break
+                ln = _u64(data, i + 2)[0]
+                if ln < 65536 or ln >> 63:
+                    break
+                hl = 10
+            if mask_bit:
+                hl += 4
+            start = i + hl
+            end = start + ln
+            if end > n:
+                break
+            if b0 == 0x81 or b0 == 0x82:  # FIN, no RSV: a whole message, uncompressed
+                if b0 == 0x81:
+                    text = data[start:end]
+                    if mask_bit and ln:
+                        text = unmask(text, data[start - 4 : start])
+                    if not text.isascii():
+                        try:
+                            text.decode("utf-8")
+                        except UnicodeDecodeError:
+                            break  # the general path records it
+                    if ln <= SMALL_TEXT and hb is not None:
+                        kind = app_heartbeat(text)
+                        if kind is not None:
+                            if kind[1]:
+                                hb.pong(self.direction, ts, b"", "app:" + kind[0])
+                            else:
+                                hb.ping(self.direction, ts, b"", "app:" + kind[0])
+                    want = True
+                    mflags = dir_bit | 8
+                else:
+                    want = False
+                    mflags = dir_bit | 2
+                size = ln
+            elif (b0 == 0xC1 or b0 == 0xC2) and inflater is not None:  # FIN, RSV1: compressed
+                if inflater.broken and not inflater.no_context_takeover:
+                    break  # undecodable: the general path knows how to say so
+                chunk = data[start:end]
+                if mask_bit and ln:
+                    chunk = unmask(chunk, data[start - 4 : start])
+                out = inflater.message(chunk, b0 == 0xC1)
+                if inflater.error is not None or inflater.capped_bytes or inflater.broken:
+                    self._inflated_otherwise(b0, ln, hl, data[start - 4 : start], out, ts)
+                    p.frames += 1
+                    i = end
+                    want = True
+                    continue
+                size = inflater.produced
+                if b0 == 0xC1:
+                    text = b"".join(out)
+                    if not text.isascii():
+                        try:
+                            text.decode("utf-8")
+                        except UnicodeDecodeError:
+                            self._inflated_otherwise(b0, ln, hl, data[start - 4 : start], out, ts)
+                            p.frames += 1
+                            i = end
+                            want = True
+                            continue
+                    if size <= SMALL_TEXT and hb is not None:
+                        kind = app_heartbeat(text)
+                        if kind is not None:
+                            if kind[1]:
+                                hb.pong(self.direction, ts, b"", "app:" + kind[0])
+                            else:
+                                hb.ping(self.direction, ts, b"", "app:" + kind[0])
+                    mflags = dir_bit | 12
+                else:
+                    mflags = dir_bit | 6
+                side.compressed_messages += 1
+                want = True
+            elif (b0 == 0x89 or b0 == 0x8A) and ln <= MAX_CONTROL_PAYLOAD:  # ping, pong
+                body = data[start:end]
+                if mask_bit and ln:
+                    body = unmask(body, data[start - 4 : start])
+                if b0 == 0x89:
+                    side.pings += 1
+                    if hb is not None:
+                        hb.ping(self.direction, ts, body)
+                else:
+                    side.pongs += 1
+                    if hb is not None:
+                        hb.pong(self.direction, ts, body)
+                if keep_frames:
+                    f = store.frames
+                    f.conn_id.append(conn_id)
+                    f.ts.append(ts)
+                    f.ts_end.append(ts)
+                    f.flags.append(dir_bit | 2 | (mask_bit >> 2))
+                    f.opcode.append(b0 & 0x0F)
+                    f.payload_len.append(ln)
+                    f.close_code.append(-1)
+                    f.violation.append(0)
+                frames += 1
+                i = end
+                continue
+            else:
+                break
+            # a whole message: its frame and message rows
+            frames += 1
+            messages += 1
+            payload += size
+            data_frames = True
+            if keep_frames:
+                f = store.frames
+                f.conn_id.append(conn_id)
+                f.ts.append(ts)
+                f.ts_end.append(ts)
+                f.flags.append(dir_bit | 2 | ((b0 & 0x70) >> 2) | (mask_bit >> 2))
+                f.opcode.append(b0 & 0x0F)
+                f.payload_len.append(ln)
+                f.close_code.append(-1)
+                f.violation.append(0)
+            if keep_messages:
+                m = store.messages
+                m.conn_id.append(conn_id)
+                m.ts_first.append(ts)
+                m.ts_last.append(ts)
+                m.flags.append(mflags)
+                m.fragments.append(1)
+                m.wire_bytes.append(ln)
+                m.payload_bytes.append(size)
+            i = end
+        if frames:
+            p.frames += frames
+            if want is not None:
+                p._msg_want = want
+            side.frames += frames
+            side.messages += messages
+            side.payload_bytes += payload
+            side.last_frame_ts = ts
+            self.sil_frame.mark(ts)
+            if self.both_frame is not None:
+                self.both_frame.mark(ts)
+            if data_frames:
+                self.sil_data.mark(ts)
+                if self.both_data is not None:
+                    self.both_data.mark(ts)
+        if i < n:
+            p.feed(data[i:] if i else data, ts)
+
+    def _inflated_otherwise(
+        self, b0: int, ln: int, hl: int, mask: bytes, out: list[bytes], ts: int
+    ) -> None:
+        """A whole compressed message the fast path inflated, whose outcome
+        is not the common one (an inflate error, the size cap, invalid
+        UTF-8): recorded by the general path's handler methods, replaying
+        the inflater's output instead of inflating again."""
+        h = FrameHeader(ts, True, 4, b0 & 0x0F, bool(self.mask_bit), mask, ln, hl)
+        self.frame_start(h, inflated=True)
+        if b0 == 0xC1:
+            for piece in out:
+                self._check_utf8(piece)
+        self.frame_end(h)
 
     def gap(self, length: int, ts: int) -> None:
         if self.msg_open and self.parser.in_frame:
@@ -178,7 +388,9 @@ class WsDirection:
             elif not self.msg_binary:
                 self._check_utf8(chunk)
 
-    def frame_start(self, h: FrameHeader) -> None:
+    def frame_start(self, h: FrameHeader, inflated: bool = False) -> None:
+        """A frame header.  ``inflated``: the fast path has already inflated
+        this (whole, compressed) message and replays its output."""
         op = h.opcode
         if self.side.close_ts is not None:
             h.violate(Violation.DATA_AFTER_CLOSE.value)
@@ -206,9 +418,11 @@ class WsDirection:
             if self.msg_compressed and self.inflater is not None:
                 self.msg_utf8 = None if self.msg_binary else True
                 self.msg_small = None if self.msg_binary else bytearray()
-                self.inflater.start_message()
-                if self.inflater.broken:
-                    self._lose_payload()
+                self.msg_inflated = inflated
+                if not inflated:
+                    self.inflater.start_message()
+                    if self.inflater.broken:
+                        self._lose_payload()
             self.msg_frame = h
         elif op == 0:
             if not self.msg_open:
@@ -336,7 +550,7 @@ class WsDirection:
     def _finish_message(self, ts: int, incomplete: bool, last: FrameHeader | None = None) -> None:
         inf = self.inflater
         if self.msg_compressed and inf is not None:
-            if not incomplete:
+            if not incomplete and not self.msg_inflated:
                 inf.end_message(self._check_utf8 if not self.msg_binary else None)
             if inf.error is not None and last is not None:
                 last.violate(Violation.DEFLATE_ERROR.value)
