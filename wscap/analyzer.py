@@ -16,10 +16,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import struct
 from dataclasses import asdict
 
 from .analysis import Analysis
-from .decode import ACK, FIN, RST, SUPPORTED_LINKTYPES, SYN, decode_tcp, format_addr
+from .decode import (
+    ACK,
+    FIN,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    RST,
+    SUPPORTED_LINKTYPES,
+    SYN,
+    decode_tcp,
+    format_addr,
+)
 from .deflate import DEFAULT_MAX_MESSAGE, deflate_params, parse_extensions
 from .errors import CaptureError
 from .frames import parse_header, plausible
@@ -48,8 +60,28 @@ from .model import (
 )
 from .pcapfile import PacketReader
 from .redact import redact_header, redact_text, redact_tokens, redact_uri
-from .tcp import Reassembler
+from .tcp import HALF, Reassembler
 from .ws import Store, WsDirection
+
+_PORTS = struct.Struct(">HH").pack
+
+
+def _fast_header(etype_off: int, ip_off: int) -> tuple[int, int, object]:
+    """For :meth:`Analyzer.feed_pcap`: where the EtherType and the IP header
+    are, and one struct reading, from the EtherType on, the IPv4 version and
+    header length, total length, fragment field and protocol, then the TCP
+    sequence and acknowledgement numbers, data offset and flags."""
+    pad = ip_off - etype_off - 2
+    fmt = ">H" + (f"{pad}x" if pad else "") + "BxH2xHxB14xIIBB"
+    return etype_off, ip_off, struct.Struct(fmt).unpack_from
+
+
+# link types with a fixed header carrying an EtherType
+_FAST_LINKS = {
+    LINKTYPE_ETHERNET: _fast_header(12, 14),
+    LINKTYPE_LINUX_SLL: _fast_header(14, 16),
+    LINKTYPE_LINUX_SLL2: _fast_header(0, 20),
+}
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
 
@@ -116,7 +148,7 @@ class Conn:
     __slots__ = (
         "an",
         "conn_id",
-        "key",
+        "keys",
         "dirs",
         "addrs",
         "client_idx",
@@ -140,7 +172,8 @@ class Conn:
     def __init__(self, an: Analyzer, conn_id: int, ts: int, addrs: tuple[str, str]) -> None:
         self.an = an
         self.conn_id = conn_id
-        self.key: tuple = ()
+        # flow keys (see Analyzer.flows), from side 0 and from side 1
+        self.keys: tuple[bytes, bytes] = (b"", b"")
         self.dirs = (Direction(self, 0), Direction(self, 1))
         self.addrs = addrs
         self.client_idx: int | None = None
@@ -653,15 +686,25 @@ class Analyzer:
         max_message: int = DEFAULT_MAX_MESSAGE,
         redact: bool = True,
         keep_messages: bool | None = None,
+        fast: bool = True,
     ) -> None:
+        """``fast=False`` takes every packet and frame through the general
+        path (:meth:`packet`, ``FrameParser``): the reference the fast path
+        is tested against; the results are the same, only slower."""
         self.capture = CaptureInfo(path=path)
+        self.fast = fast
         self.store = Store(
             keep_frames=keep_frames,
             keep_messages=keep_frames if keep_messages is None else keep_messages,
             max_message=max_message,
+            fast=fast,
         )
         self.redact = redact
-        self.flows: dict[tuple, tuple[Conn, int]] = {}
+        # (connection, side) by flow key: source address, destination
+        # address, source port, destination port, as the bytes of the IP and
+        # TCP headers (12 bytes for IPv4, 36 for IPv6), so the fast path
+        # takes the key as one slice of the packet
+        self.flows: dict[bytes, tuple] = {}
         self.live: dict[int, Conn] = {}  # connections not finalised yet
         self.next_id = 1
         self.records: dict[int, Connection] = {}
@@ -669,6 +712,11 @@ class Analyzer:
         self.closing: list[Conn] = []
         self._since_sweep = 0
         self._last_ts = 0
+        # the pcap file's record layout, for feed_pcap
+        self._rec = None
+        self._ts_mult = 1000
+        self._max_caplen = 0
+        self._linktype = 0
 
     def packet(self, ts: int, linktype: int, data: bytes, orig_len: int) -> None:
         """One captured packet."""
@@ -697,7 +745,7 @@ class Analyzer:
             missing = wire - len(payload)
             cap.truncated_packets += 1
             cap.truncated_bytes += missing
-        ent = self.flows.get((src, sport, dst, dport))
+        ent = self.flows.get(src + dst + _PORTS(sport, dport))
         if ent is None or (flags & SYN and not flags & ACK and ent[0].reused_by(ent[1], seq)):
             ent = self.new_conn(ts, src, sport, dst, dport)
         ent[0].packet(ent[1], ts, seq, ack, flags, payload, missing)
@@ -705,18 +753,201 @@ class Analyzer:
         if self._since_sweep >= SWEEP_EVERY:
             self.sweep(ts)
 
+    def read(self, reader: PacketReader) -> None:
+        """Feed every packet of ``reader``: pcap files of the common link
+        types through :meth:`feed_pcap`, anything else packet by packet."""
+        self.capture.format = reader.format
+        if reader.format.startswith("pcapng") or not self.fast:
+            packet = self.packet
+            for ts, linktype, data, orig_len in reader:
+                packet(ts, linktype, data, orig_len)
+        else:
+            reader.read_pcap(self._consume_pcap(reader))
+
+    def _consume_pcap(self, reader: PacketReader) -> object:
+        def consume(buf: bytes, pos: int, n: int) -> int:
+            if self._rec is None:  # the first call: the file header has been read
+                self._rec = reader.record.unpack_from
+                self._ts_mult = reader.ts_mult
+                self._max_caplen = reader.max_caplen
+                self._linktype = reader.link_types[0]
+            return self.feed_pcap(buf, pos, n)
+
+        return consume
+
+    def feed_pcap(self, buf: bytes, pos: int, n: int) -> int:
+        """Analyse the pcap records in ``buf[pos:n]``; return the offset of
+        the first record not taken (cut short, or longer than the file's
+        limit).  Needs ``_rec``, ``_ts_mult``, ``_max_caplen`` and
+        ``_linktype`` from the file header.
+
+        The fast path.  Most packets of a WebSocket capture are an IPv4 TCP
+        segment, in order, on a connection already known, without SYN, FIN
+        or RST.  Those are decoded with one ``unpack_from`` straight from the
+        buffer (no slice of the packet, no tuple of addresses: the flow key
+        is one slice of the headers) and handled here, inline: the same
+        bookkeeping as :meth:`packet`, :meth:`Conn.packet` and the
+        reassembler's in-order case, whose slow-path versions are the
+        reference for it.  Every other packet goes through :meth:`packet`.
+        dpkt's packet classes are not used here: they build an object per
+        layer, about 14 µs a packet before any analysis.
+        """
+        rec = self._rec
+        ts_mult = self._ts_mult
+        limit = self._max_caplen
+        linktype = self._linktype
+        fast = _FAST_LINKS.get(linktype)
+        if fast is not None:
+            eoff, ipoff, hdr = fast
+            minlen = ipoff + 40
+        else:
+            eoff = ipoff = 0
+            hdr = None
+            minlen = 1 << 62
+        flows_get = self.flows.get
+        slow = self.packet
+        last_ts = self._last_ts
+        since = self._since_sweep
+        packets = nbytes = disorder = 0
+        while pos + 16 <= n:
+            sec, frac, caplen, origlen = rec(buf, pos)
+            if caplen > limit:
+                break
+            start = pos + 16
+            end = start + caplen
+            if end > n:
+                break
+            pos = end
+            ts = sec * 1_000_000_000 + frac * ts_mult
+            if caplen >= minlen:
+                etype, vihl, total, frag, proto, seq, ack, doff, flags = hdr(buf, start + eoff)  # type: ignore[misc]
+                # IPv4 without options, not a fragment, TCP without SYN/FIN/RST
+                if (
+                    etype == 0x0800
+                    and vihl == 0x45
+                    and proto == 6
+                    and not frag & 0x3FFF
+                    and not flags & 7
+                ):
+                    ip = start + ipoff
+                    thl = (doff >> 4) << 2
+                    wire = total - 20 - thl
+                    pstart = ip + 20 + thl
+                    if thl >= 20 and wire >= 0 and pstart + wire <= end:
+                        ent = flows_get(buf[ip + 12 : ip + 24])
+                        if ent is not None:
+                            conn, idx, r, peer, st, tsil, ctsil, psil, cpsil = ent
+                            if r.started and (
+                                (r.next_seq == seq and not r.pending)
+                                if wire
+                                else (seq + 1) & 0xFFFFFFFF != r.next_seq  # not a keep-alive
+                            ):
+                                packets += 1
+                                nbytes += origlen
+                                if ts < last_ts:
+                                    disorder += 1
+                                else:
+                                    last_ts = ts
+                                st.packets += 1
+                                st.bytes += wire
+                                st.last_ts = ts
+                                # silences (Silence.mark, inlined); the
+                                # connection's TCP silence doubles as its last
+                                # packet time
+                                last = tsil.last
+                                if ts > last:
+                                    if ts - last > tsil.longest:
+                                        tsil.longest = ts - last
+                                        tsil.since = last
+                                    tsil.last = ts
+                                last = ctsil.last
+                                if ts > last:
+                                    if ts - last > ctsil.longest:
+                                        ctsil.longest = ts - last
+                                        ctsil.since = last
+                                    ctsil.last = ts
+                                    conn.last = ts  # always equal to ctsil.last
+                                if wire:
+                                    last = psil.last
+                                    if ts > last:
+                                        if ts - last > psil.longest:
+                                            psil.longest = ts - last
+                                            psil.since = last
+                                        psil.last = ts
+                                    last = cpsil.last
+                                    if ts > last:
+                                        if ts - last > cpsil.longest:
+                                            cpsil.longest = ts - last
+                                            cpsil.since = last
+                                        cpsil.last = ts
+                                if flags & ACK and peer.started:
+                                    if peer.pending:
+                                        peer.ack(ack, ts)
+                                    else:
+                                        last = peer.acked
+                                        if last is None or (ack - last) & 0xFFFFFFFF < HALF:
+                                            peer.acked = ack
+                                if wire:  # Reassembler.segment's in-order case
+                                    r.next_seq = (seq + wire) & 0xFFFFFFFF
+                                    r.offset += wire
+                                    r.sink.data(buf[pstart : pstart + wire], ts)
+                                since += 1
+                                if since >= SWEEP_EVERY:
+                                    self._last_ts = last_ts
+                                    self.sweep(ts)
+                                    since = 0
+                                continue
+            self._last_ts = last_ts
+            self._since_sweep = since
+            slow(ts, linktype, buf[start:end], origlen)
+            last_ts = self._last_ts
+            since = self._since_sweep
+        self._last_ts = last_ts
+        self._since_sweep = since
+        cap = self.capture
+        cap.packets += packets
+        cap.bytes += nbytes
+        cap.tcp_packets += packets
+        cap.timestamps_out_of_order += disorder
+        return pos
+
     def new_conn(self, ts: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
-        old = self.flows.get((src, sport, dst, dport))
+        key = src + dst + _PORTS(sport, dport)
+        old = self.flows.get(key)
         if old is not None and not old[0].done:
             self.finalise(old[0], ts)
         addrs = (format_addr(src, sport), format_addr(dst, dport))
         conn = Conn(self, self.next_id, ts, addrs)
         self.next_id += 1
         self.live[conn.conn_id] = conn
-        ent = (conn, 0)
-        conn.key = (src, sport, dst, dport)
-        self.flows[conn.key] = ent
-        self.flows[(dst, dport, src, sport)] = (conn, 1)
+        conn.keys = (key, dst + src + _PORTS(dport, sport))
+        d0, d1 = conn.dirs
+        # what feed_pcap's fast path needs of a packet's side, in one tuple:
+        # (conn, side, its reassembler, the peer's, its stats, its tcp and
+        # payload silences and the connection's)
+        ent = (
+            conn,
+            0,
+            d0.reasm,
+            d1.reasm,
+            d0.stats,
+            d0.tcp_sil,
+            conn.tcp_sil,
+            d0.pay_sil,
+            conn.pay_sil,
+        )
+        self.flows[key] = ent
+        self.flows[conn.keys[1]] = (
+            conn,
+            1,
+            d1.reasm,
+            d0.reasm,
+            d1.stats,
+            d1.tcp_sil,
+            conn.tcp_sil,
+            d1.pay_sil,
+            conn.pay_sil,
+        )
         return ent
 
     def finalise(self, c: Conn, ts: int) -> None:
@@ -733,8 +964,7 @@ class Analyzer:
                 continue
             if ts - c.closed_ts > SWEEP_AFTER:
                 self.finalise(c, c.last)
-                src, sport, dst, dport = c.key
-                for key in (c.key, (dst, dport, src, sport)):
+                for key in c.keys:
                     if self.flows.get(key, (None,))[0] is c:
                         del self.flows[key]
             else:
@@ -824,6 +1054,7 @@ def analyze(
     max_message: int = DEFAULT_MAX_MESSAGE,
     redact: bool = True,
     keep_messages: bool | None = None,
+    fast: bool = True,
 ) -> Analysis:
     """Read and analyse a capture file (``"-"`` for standard input).
 
@@ -842,12 +1073,10 @@ def analyze(
         max_message=max_message,
         redact=redact,
         keep_messages=keep_messages,
+        fast=fast,
     )
-    an.capture.format = reader.format
-    packet = an.packet
     with reader:
-        for ts, linktype, data, orig_len in reader:
-            packet(ts, linktype, data, orig_len)
+        an.read(reader)
     an.capture.link_types = sorted(set(reader.link_types))
     if reader.link_types and not any(lt in SUPPORTED_LINKTYPES for lt in reader.link_types):
         names = ", ".join(str(lt) for lt in sorted(set(reader.link_types)))

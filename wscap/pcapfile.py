@@ -18,7 +18,7 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from .errors import CaptureError
@@ -217,7 +217,8 @@ class PacketReader:
 
     # -- pcap ---------------------------------------------------------------
 
-    def _iter_pcap(self) -> Iterator[tuple[int, int, bytes, int]]:
+    def _pcap_header(self) -> bytes:
+        """Read the pcap file header; return the bytes after it."""
         read = self._src.read
         buf = read()
         while len(buf) < 24:
@@ -225,25 +226,32 @@ class PacketReader:
             if not more:
                 raise CaptureError(f"{self.name}: pcap file header cut short")
             buf += more
-        endian, ts_mult = PCAP_MAGICS[buf[:4]]
+        endian, self.ts_mult = PCAP_MAGICS[buf[:4]]
         snaplen, linktype = struct.unpack_from(endian + "II", buf, 16)
         linktype &= 0x0FFFFFFF  # upper bits carry FCS information
         self.link_types = [linktype]
         self.snaplens = [snaplen]
-        rec = struct.Struct(endian + "IIII")
-        unpack_rec = rec.unpack_from
-        limit = max(MAX_RECORD, snaplen if snaplen < (1 << 28) else 0)
-        pos = 24
-        base = 0  # file offset of buf[0]
+        self.record = struct.Struct(endian + "IIII")
+        # a record claiming more than this is corruption, not a packet
+        self.max_caplen = max(MAX_RECORD, snaplen if snaplen < (1 << 28) else 0)
+        self.offset = 24
+        return buf[24:]
+
+    def _iter_pcap(self) -> Iterator[tuple[int, int, bytes, int]]:
+        buf = self._pcap_header()
+        linktype = self.link_types[0]
+        ts_mult = self.ts_mult
+        limit = self.max_caplen
+        unpack_rec = self.record.unpack_from
+        pos = 0
+        base = 24  # file offset of buf[0]
         n = len(buf)
+        read = self._src.read
         while True:
             if pos + 16 <= n:
                 sec, frac, caplen, origlen = unpack_rec(buf, pos)
                 if caplen > limit:
-                    self.offset = base + pos
-                    self.damage = (
-                        f"corrupt record at byte {base + pos} (claims {caplen} captured bytes)"
-                    )
+                    self._corrupt_record(base + pos, caplen)
                     return
                 start = pos + 16
                 end = start + caplen
@@ -251,6 +259,7 @@ class PacketReader:
                     pos = end
                     yield sec * 1_000_000_000 + frac * ts_mult, linktype, buf[start:end], origlen
                     continue
+            self.offset = base + pos
             more = read()
             if not more:
                 self._end_of_input("record", base, pos, n)
@@ -259,6 +268,47 @@ class PacketReader:
             base += pos
             pos = 0
             n = len(buf)
+
+    def _corrupt_record(self, at: int, caplen: int) -> None:
+        self.offset = at
+        self.damage = f"corrupt record at byte {at} (claims {caplen} captured bytes)"
+
+    def read_pcap(self, consume: Callable[[bytes, int, int], int]) -> None:
+        """Hand a pcap file's records to ``consume`` a buffer at a time.
+
+        The bulk alternative to iterating, for a consumer that walks the
+        records itself (the analyzer's fast path): ``consume(buf, pos, n)``
+        reads the records of ``buf`` from ``pos`` and returns the offset of
+        the first one it did not take: one not complete within ``buf[:n]``,
+        or one claiming more than :attr:`max_caplen` bytes, which is damage.
+        Before the first call, :attr:`record` (the record header's struct),
+        :attr:`ts_mult`, :attr:`max_caplen` and :attr:`link_types` are set.
+        Damage is reported in :attr:`damage` as with iteration.
+        """
+        if self.format.startswith("pcapng"):
+            raise ValueError("read_pcap needs a pcap file")
+        try:
+            buf = self._pcap_header()
+            read = self._src.read
+            unpack_rec = self.record.unpack_from
+            base = 24
+            while True:
+                n = len(buf)
+                pos = consume(buf, 0, n) if n else 0
+                if pos + 16 <= n:
+                    caplen = unpack_rec(buf, pos)[2]
+                    if caplen > self.max_caplen:
+                        self._corrupt_record(base + pos, caplen)
+                        return
+                self.offset = base + pos
+                more = read()
+                if not more:
+                    self._end_of_input("record", base, pos, n)
+                    return
+                buf = buf[pos:] + more
+                base += pos
+        except _GzipDamage as exc:
+            self.damage = f"damaged gzip data after {self.offset} bytes: {exc}"
 
     # -- pcapng -------------------------------------------------------------
 

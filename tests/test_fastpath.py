@@ -1,0 +1,231 @@
+"""The fast path gives exactly the model the general path gives.
+
+``Analyzer.feed_pcap`` (packets straight from the pcap buffer) and
+``WsDirection.data`` (whole frames without the frame parser) duplicate the
+bookkeeping of the general path for the common case, for speed.  The
+general path (``analyze(..., fast=False)``: every packet through
+``Analyzer.packet``, every frame through ``FrameParser``) is the reference:
+on every capture here, real and generated, both must produce the same
+connections, handshakes, frames, messages, heartbeats, violations, gaps
+and capture summary, value for value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from helpers_packets import (
+    build_pcap,
+    build_pcapng,
+    tcp_conversation,
+    upgrade_request,
+    upgrade_response,
+    ws_frame,
+)
+
+import wscap
+from wscap.analyzer import analyze
+from wscap.model import Silence
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "captures"
+BUNDLED = sorted((ROOT / "captures").rglob("*.pcap*"))
+PUBLIC = sorted(p for p in SHARED.rglob("*") if p.suffix in (".pcap", ".pcapng", ".cap"))
+
+MASK = b"\x11\x22\x33\x44"
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Silence):
+        return (value.last, value.longest, value.since)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name != "deflate_params"
+        }
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def model(path: Path | str, fast: bool, **kw: object) -> dict[str, object]:
+    """Everything the analysis recorded, as plain values."""
+    a = analyze(path, fast=fast, **kw)  # type: ignore[arg-type]
+    st = a.store
+    out: dict[str, object] = {
+        "capture": _plain(a.capture),
+        "connections": _plain(a.connection_list),
+        "handshakes": _plain(a.handshake_list),
+        "violations": _plain(st.violations),
+        "gaps": _plain(st.gaps),
+        "heartbeats": _plain(st.heartbeats),
+        "capped": (st.capped_messages, st.capped_bytes),
+    }
+    for name, table in (("frames", st.frames), ("messages", st.messages)):
+        for col in table.__slots__:
+            out[f"{name}.{col}"] = list(getattr(table, col))
+    return out
+
+
+def assert_same(path: Path | str, **kw: object) -> dict[str, object]:
+    fast = model(path, True, **kw)
+    ref = model(path, False, **kw)
+    for key in ref:
+        assert fast[key] == ref[key], f"{key} differs between the fast and the general path"
+    return fast
+
+
+@pytest.mark.parametrize("path", BUNDLED + PUBLIC, ids=lambda p: p.name)
+def test_real_captures(path: Path) -> None:
+    assert_same(path)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_generated_capture(tmp_path: Path, keep: bool) -> None:
+    """The benchmark generator's traffic: hundreds of connections, deflate,
+    fragments, retransmissions, pings, closes and noise."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gen
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "gen.pcap"
+    assert gen.main(["--packets", "12000", "--seed", "7", "-o", str(out), "-q"]) == 0
+    m = assert_same(out, keep_frames=keep)
+    assert m["capture"]["packets"] >= 12000  # type: ignore[index]
+    if keep:
+        assert len(m["frames.ts"]) > 5000  # type: ignore[arg-type]
+
+
+def _deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def _conversation(
+    frames: list[tuple[str, bytes]], linktype: int = 1, deflate: bool = True, mss: int | None = None
+) -> list[tuple[int, bytes]]:
+    ext = [("Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover")]
+    hs = [
+        ("c", upgrade_request(extra=ext if deflate else ())),
+        ("s", upgrade_response(extra=ext if deflate else ())),
+    ]
+    return tcp_conversation(exchanges=hs + frames, linktype=linktype, mss=mss)
+
+
+def _unusual_frames() -> list[tuple[str, bytes]]:
+    """Frames the fast path must hand over, or handle outside its common case."""
+    c, s = "c", "s"
+    return [
+        (s, ws_frame(1, b"hello")),
+        (c, ws_frame(1, b"ping", mask=MASK)),  # an application heartbeat
+        (s, ws_frame(1, b"pong")),
+        (s, ws_frame(1, "héllo ✓".encode())),  # valid UTF-8, not ASCII
+        (s, ws_frame(1, b"bad \xff utf-8")),  # invalid: the general path records it
+        (s, ws_frame(1, _deflate("compressed ✓".encode()), rsv=4)),
+        (c, ws_frame(1, _deflate(b"masked compressed"), rsv=4, mask=MASK)),
+        (s, ws_frame(2, _deflate(bytes(range(256)) * 8), rsv=4)),
+        (s, ws_frame(1, _deflate(b"bad \xfe inside"), rsv=4)),  # invalid UTF-8 after inflating
+        (s, ws_frame(1, _deflate(b"cut \xe2\x82"), rsv=4)),  # ends inside a character
+        (s, ws_frame(1, b"\x07\x07\x07 not deflate", rsv=4)),  # an inflate error
+        (s, ws_frame(2, _deflate(b"after the error"), rsv=4)),
+        (s, ws_frame(1, b"x" * 300, length_form=16)),
+        (s, ws_frame(2, b"y" * 70000)),
+        (s, ws_frame(2, b"short", length_form=16)),  # non-minimal length
+        (c, ws_frame(9, b"p1", mask=MASK)),
+        (s, ws_frame(10, b"p1")),
+        (s, ws_frame(9, b"")),
+        (c, ws_frame(10, b"", mask=MASK)),
+        (s, ws_frame(1, b"frag", fin=False) + ws_frame(9, b"mid") + ws_frame(0, b"ment")),
+        (s, ws_frame(2, b"unmasked-ok") + ws_frame(1, b"no mask from the client")),
+        (c, ws_frame(1, b"unmasked client")),  # a violation
+        (s, ws_frame(1, b"rsv2", rsv=2)),  # a violation
+        (s, ws_frame(3, b"reserved")),  # a violation
+        (s, ws_frame(0, b"continuation without a start")),
+        (s, ws_frame(2, b"a") + ws_frame(2, b"b") + ws_frame(1, b"c")),  # packed
+        (c, ws_frame(8, b"\x03\xe8bye", mask=MASK)),
+        (s, ws_frame(8, b"\x03\xe8")),
+        (s, ws_frame(1, b"after close")),  # a violation
+    ]
+
+
+@pytest.mark.parametrize("linktype", [1, 113, 276, 101])
+@pytest.mark.parametrize("mss", [60000, 7])
+def test_unusual_frames(tmp_path: Path, linktype: int, mss: int) -> None:
+    """Every frame kind and violation, whole in a segment or split, on
+    every link type feed_pcap reads directly and one it does not."""
+    path = tmp_path / "t.pcap"
+    path.write_bytes(build_pcap(_conversation(_unusual_frames(), linktype, mss=mss), linktype))
+    m = assert_same(path)
+    codes = {v["code"] for v in m["violations"]}  # type: ignore[attr-defined, index]
+    assert {"invalid-utf8-text", "deflate-error", "client-frame-unmasked"} <= codes
+    assert len(m["heartbeats"]) >= 4  # type: ignore[arg-type]
+
+
+def test_the_fast_paths_are_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a vacuous comparison: most packets skip Analyzer.packet and most
+    frames skip FrameParser on the fast path."""
+    from wscap.analyzer import Analyzer
+    from wscap.frames import FrameParser
+
+    calls = {"packet": 0, "frame": 0}
+    packet, start = Analyzer.packet, FrameParser._start
+
+    def count_packet(self: Analyzer, *args: object) -> None:
+        calls["packet"] += 1
+        packet(self, *args)  # type: ignore[arg-type]
+
+    def count_frame(self: FrameParser, h: object) -> None:
+        calls["frame"] += 1
+        start(self, h)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analyzer, "packet", count_packet)
+    monkeypatch.setattr(FrameParser, "_start", count_frame)
+    frames = [("s", ws_frame(1, b"tick %d" % i)) for i in range(50)]
+    frames += [("c", ws_frame(9, b"", mask=MASK)), ("s", ws_frame(10, b""))] * 10
+    frames += [("s", ws_frame(2, _deflate(b"%d" % i * 50), rsv=4)) for i in range(20)]
+    path = tmp_path / "t.pcap"
+    path.write_bytes(build_pcap(_conversation(frames, mss=60000)))
+    a = analyze(path)
+    assert len(a.store.frames) == 90
+    assert calls["frame"] == 0
+    assert calls["packet"] < 12  # SYNs, the handshake's first segments, FINs
+    calls.update(packet=0, frame=0)
+    analyze(path, fast=False)
+    assert calls["frame"] == 90
+    assert calls["packet"] == a.capture.packets
+
+
+def test_size_cap(tmp_path: Path) -> None:
+    """Messages larger than --max-message: counted as capped, the same way."""
+    # the client's messages (no context takeover): each one starts afresh
+    frames = [("c", ws_frame(1, _deflate(b"z" * 5000), rsv=4, mask=MASK)) for _ in range(3)]
+    # the server's (context takeover): after the first, the window is lost
+    frames += [("s", ws_frame(1, _deflate(b"z" * 5000), rsv=4)) for _ in range(3)]
+    path = tmp_path / "cap.pcap"
+    path.write_bytes(build_pcap(_conversation(frames, mss=60000)))
+    m = assert_same(path, max_message=1000)
+    assert m["capped"][0] == 4  # type: ignore[index]
+
+
+def test_pcapng_uses_the_frame_fast_path(tmp_path: Path) -> None:
+    path = tmp_path / "t.pcapng"
+    path.write_bytes(build_pcapng(_conversation(_unusual_frames(), mss=60000)))
+    assert_same(path)
+
+
+def test_load_matches(tmp_path: Path) -> None:
+    """The public API goes through the fast path."""
+    path = tmp_path / "t.pcap"
+    path.write_bytes(build_pcap(_conversation(_unusual_frames(), mss=60000)))
+    a = wscap.load(str(path))
+    assert len(a.frames) == len(model(path, False)["frames.ts"])  # type: ignore[arg-type]
