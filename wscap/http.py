@@ -48,18 +48,28 @@ class _Headers:
     __slots__ = ()
 
     headers: list[tuple[str, str]]
+    index: dict[str, list[str]] | None
+
+    def _index(self) -> dict[str, list[str]]:
+        """Values by lower-cased name, built at the first look-up."""
+        idx = self.index
+        if idx is None:
+            idx = self.index = {}
+            for k, v in self.headers:
+                low = k.lower()
+                if low in idx:
+                    idx[low].append(v)
+                else:
+                    idx[low] = [v]
+        return idx
 
     def get(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), or None."""
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return None
+        vals = self._index().get(name.lower())
+        return vals[0] if vals else None
 
     def get_all(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
+        return list(self._index().get(name.lower(), ()))
 
     def joined(self, name: str) -> str | None:
         """All values of a repeated header joined with ', ' (RFC 9110 5.3)."""
@@ -82,6 +92,7 @@ class Request(_Headers):
     version: str
     headers: list[tuple[str, str]]
     head_bytes: int = 0
+    index: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_upgrade(self) -> bool:
@@ -98,6 +109,7 @@ class Response(_Headers):
     reason: str
     headers: list[tuple[str, str]]
     head_bytes: int = 0
+    index: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
     body: bytearray = field(default_factory=bytearray)
     body_len: int = 0
 
