@@ -52,6 +52,8 @@ _APP_HEARTBEATS = {
 }
 _APP_PING = re.compile(rb"\b(ping|heartbeat|keep-?alive|hb)\b")
 _APP_PONG = re.compile(rb"\bpong\b")
+# a quick test first: any of the words the patterns above look for
+_APP_WORDS = re.compile(rb"ping|pong|heartbeat|keep-?alive|hb|phoenix")
 
 
 def app_heartbeat(payload: bytes) -> tuple[str, bool] | None:
@@ -64,6 +66,8 @@ def app_heartbeat(payload: bytes) -> tuple[str, bool] | None:
     if len(payload) > 64:
         return None
     low = payload.lower()
+    if not _APP_WORDS.search(low):
+        return None
     if b"phoenix" in low and b"heartbeat" in low:
         return ("phoenix", False)
     if _APP_PONG.search(low):
@@ -128,6 +132,11 @@ class WsDirection:
         self.sil_data = side.activity["data"]
         self.both_frame = conn.act["frame"] if conn is not None else None
         self.both_data = conn.act["data"] if conn is not None else None
+        # what a frame marks, and a data frame
+        self.sils_frame = [x for x in (self.sil_frame, self.both_frame) if x is not None]
+        self.sils_data = self.sils_frame + [
+            x for x in (self.sil_data, self.both_data) if x is not None
+        ]
         self.parser = FrameParser(
             is_client, rsv_ok=4 if deflate or unknown_ext else 0, handler=self
         )
@@ -171,11 +180,19 @@ class WsDirection:
         :meth:`frame_start`, :meth:`frame_data`, :meth:`frame_end`), which
         is the reference for it.  At the first frame of another kind, a
         frame not complete in ``data``, or anything that breaks a rule, the
-        rest goes to the general path.
+        rest goes to the general path.  Bytes inside the payload of a frame
+        whose content nobody reads (uncompressed binary) are only counted.
         """
         p = self.parser
         side = self.side
-        if p._buf or p._remaining or p._state or self.msg_open or side.close_ts is not None:
+        rem = p._remaining
+        if rem:
+            if not p._want and len(data) < rem:  # inside a payload nobody reads
+                p._remaining = rem - len(data)
+                return
+            p.feed(data, ts)
+            return
+        if p._buf or p._state or self.msg_open or side.close_ts is not None:
             p.feed(data, ts)
             return
         n = len(data)
@@ -339,13 +356,17 @@ class WsDirection:
             side.messages += messages
             side.payload_bytes += payload
             side.last_frame_ts = ts
-            self.sil_frame.mark(ts)
-            if self.both_frame is not None:
-                self.both_frame.mark(ts)
-            if data_frames:
-                self.sil_data.mark(ts)
-                if self.both_data is not None:
-                    self.both_data.mark(ts)
+            # silences of frames and of data frames (Silence.mark, inlined):
+            # every frame here came at ts
+            for sil in self.sils_data if data_frames else self.sils_frame:
+                last = sil.last
+                if last is None:
+                    sil.last = ts
+                elif ts > last:
+                    if ts - last > sil.longest:
+                        sil.longest = ts - last
+                        sil.since = last
+                    sil.last = ts
         if i < n:
             p.feed(data[i:] if i else data, ts)
 
