@@ -849,7 +849,6 @@ class Analyzer:
                                 else:
                                     last_ts = ts
                                 st.packets += 1
-                                st.bytes += wire
                                 st.last_ts = ts
                                 # silences (Silence.mark, inlined); the
                                 # connection's TCP silence doubles as its last
@@ -868,6 +867,7 @@ class Analyzer:
                                     ctsil.last = ts
                                     conn.last = ts  # always equal to ctsil.last
                                 if wire:
+                                    st.bytes += wire
                                     last = psil.last
                                     if ts > last:
                                         if ts - last > psil.longest:
