@@ -1030,6 +1030,19 @@ class Analyzer:
         else:
             hs.outcome = HS_REJECTED
 
+    def canonical_order(self) -> None:
+        """Put every list of records in the model's order: by time, then by
+        connection; records equal in both keep the order they were made in
+        (they belong to one connection).  The order then depends only on
+        what the capture holds, not on the order connections were parsed
+        in, which lets a capture be analysed in shards and merged."""
+        store = self.store
+        self.handshakes.sort(key=lambda h: (h.ts_request, h.conn_id))
+        for records in (store.violations, store.gaps, store.heartbeats):
+            records.sort(key=lambda r: (r.ts, r.conn_id))
+        store.frames.sort()
+        store.messages.sort()
+
     def finish(self, damage: str | None = None) -> Analysis:
         """No more packets: finalise every connection and build the model."""
         cap = self.capture
@@ -1043,8 +1056,7 @@ class Analyzer:
             if hs.status is None:
                 hs.outcome = HS_UNANSWERED
         self.flows.clear()
-        self.store.frames.sort()
-        self.store.messages.sort()
+        self.canonical_order()
         return Analysis(cap, connections, self.handshakes, self.store)
 
 

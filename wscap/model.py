@@ -328,7 +328,8 @@ class FrameTable:
         return len(self.ts)
 
     def sort(self) -> None:
-        """Order rows by start time (stable); parsing order is per direction."""
+        """Order rows by start time, then connection; rows that tie on both
+        keep the order they were parsed in (per direction)."""
         _sort_columns(self, "ts")
 
     def code_index(self, code: str | None) -> int:
@@ -369,17 +370,22 @@ class MessageTable:
         return len(self.ts_first)
 
     def sort(self) -> None:
-        """Order rows by first-frame time (stable)."""
+        """Order rows by first-frame time, then connection (stable)."""
         _sort_columns(self, "ts_first")
 
 
 def _sort_columns(table: FrameTable | MessageTable, key: str) -> None:
-    """Reorder every array column of ``table`` by column ``key``."""
+    """Reorder every array column of ``table`` by column ``key``, then by
+    connection, keeping the order of rows equal in both."""
     columns = [name for name in table.__slots__ if isinstance(getattr(table, name), array)]
     ts = np.frombuffer(getattr(table, key), dtype=np.int64)
-    if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+    conn = np.frombuffer(table.conn_id, dtype=np.int_)
+    if len(ts) < 2:
         return
-    order = np.argsort(ts, kind="stable")
+    later = ts[1:] > ts[:-1]
+    if bool(np.all(later | ((ts[1:] == ts[:-1]) & (conn[1:] >= conn[:-1])))):
+        return
+    order = np.lexsort((conn, ts))  # stable: ties keep their order
     for name in columns:
         col = getattr(table, name)
         arr = np.frombuffer(col, dtype=col.typecode if col.typecode != "l" else np.int_)
