@@ -55,9 +55,12 @@ def _plain(value: object) -> object:
     return value
 
 
-def model(path: Path | str, fast: bool, **kw: object) -> dict[str, object]:
+def model(path: Path | str, fast: bool = True, **kw: object) -> dict[str, object]:
     """Everything the analysis recorded, as plain values."""
-    a = analyze(path, fast=fast, **kw)  # type: ignore[arg-type]
+    return plain_model(analyze(path, fast=fast, **kw))  # type: ignore[arg-type]
+
+
+def plain_model(a: wscap.Analysis) -> dict[str, object]:
     st = a.store
     out: dict[str, object] = {
         "capture": _plain(a.capture),

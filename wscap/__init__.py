@@ -25,6 +25,7 @@ def load(
     max_message: int = 64 << 20,
     redact: bool = True,
     timeouts: list[Timeout] | None = None,
+    jobs: int | None = None,
 ) -> Analysis:
     """Analyse a capture (pcap, pcapng, optionally gzip'd; ``"-"`` = stdin).
 
@@ -34,12 +35,19 @@ def load(
     ``max_message`` caps the decompressed size counted per message;
     ``redact=False`` keeps cookies, credentials and tokens in the model;
     ``timeouts`` are the timeouts on the path, for the diagnosis
-    (``a.findings``): see :mod:`wscap.profiles`.
+    (``a.findings``): see :mod:`wscap.profiles`;
+    ``jobs`` processes share the work (None: one per CPU, at most 4, for
+    inputs of 64 MiB or more; the result is the same for any number).
 
     Raises :class:`CaptureError` if the input cannot be read as a capture.
     """
     a = analyze(
-        path, keep_frames=frames, max_message=max_message, redact=redact, keep_messages=messages
+        path,
+        keep_frames=frames,
+        max_message=max_message,
+        redact=redact,
+        keep_messages=messages,
+        jobs=jobs,
     )
     a.timeouts = list(timeouts or [])
     return a

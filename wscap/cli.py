@@ -60,6 +60,14 @@ def main() -> None:
     help="Kubernetes Ingress manifests / ingress-nginx ConfigMap to take timeouts from.",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default="0: one per CPU (at most 4) for inputs of 64 MiB or more and pipes",
+    help="Processes that share the analysis (the result is the same for any number).",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["error", "warning"]),
     default=None,
@@ -75,6 +83,7 @@ def analyze(
     profiles: tuple[str, ...],
     ingress: tuple[str, ...],
     fail_on: str | None,
+    jobs: int,
 ) -> None:
     """Analyse CAPTURE (pcap or pcapng, optionally gzip'd; - for stdin).
 
@@ -113,6 +122,7 @@ def analyze(
             keep_frames=not no_frames,
             max_message=max_message << 20,
             redact=not show_secrets,
+            jobs=jobs or None,
         )
     except CaptureError as exc:
         _fail(str(exc))

@@ -156,7 +156,36 @@ class PacketReader:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file, self.name = _open(path)
+        self._setup(*_open(path))
+        # a path another process can open again (None for standard input)
+        self.path: str | None = None if str(path) == "-" else os.fspath(path)
+
+    @classmethod
+    def from_file(cls, f: BinaryIO, name: str) -> PacketReader:
+        """A reader of an open binary file (or pipe) ``f``, called ``name``."""
+        reader = cls.__new__(cls)
+        reader._setup(f, name)
+        reader.path = None
+        return reader
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def tee(self, outputs: list[BinaryIO]) -> None:
+        """Also write every chunk read from now on (after decompression) to
+        each of ``outputs``: other processes reading the same pipe."""
+        read = self._src.read
+
+        def read_and_copy() -> bytes:
+            data = read()
+            for out in outputs:
+                out.write(data)
+            return data
+
+        self._src.read = read_and_copy  # type: ignore[method-assign]
+
+    def _setup(self, f: BinaryIO, name: str) -> None:
+        self._file, self.name = f, name
         try:
             self._src = _Source(self._file)
         except _GzipDamage as exc:

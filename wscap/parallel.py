@@ -1,0 +1,194 @@
+"""One capture analysed by several processes, each a shard of its TCP
+connections, merged into the model one process would have built.
+
+Every process reads the whole capture (reading and decoding headers is the
+cheap part of the work) and analyses only the connections of its shard,
+chosen by their ports (:func:`~wscap.analyzer.shard_of`), while counting
+every packet in the capture summary; Zeek clusters split traffic among
+workers by flow in the same way.  The merge renumbers the connections in the
+order they were opened in the capture and puts every list of records in
+the model's canonical order (:func:`~wscap.analyzer.canonical_order`), so
+the result does not depend on the number of processes: the tests require
+it to be equal, value for value, to a one-process analysis.
+
+A regular file is opened by every process.  Standard input is read once,
+by the parent, which passes on each chunk (decompressed) to the other
+processes through pipes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+from array import array
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .analysis import Analysis
+from .analyzer import analyze_shard, canonical_order
+from .pcapfile import PacketReader
+from .ws import Store
+
+# Smaller regular files are analysed in one process: starting another one
+# and merging costs more than it saves.
+MIN_PARALLEL_BYTES = 64 << 20
+MAX_AUTO_JOBS = 4
+
+
+def auto_jobs(reader: PacketReader) -> int:
+    """How many processes for ``reader``'s input: one per CPU available (at
+    most 4) for a big file or a pipe, one for a small file."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 1
+    st = os.fstat(reader.fileno())
+    if stat.S_ISREG(st.st_mode) and st.st_size < MIN_PARALLEL_BYTES:
+        return 1
+    return min(cpus, MAX_AUTO_JOBS)
+
+
+def analyze_sharded(reader: PacketReader, jobs: int, options: dict[str, Any]) -> Analysis:
+    """Analyse ``reader``'s capture in ``jobs`` processes (this one and
+    ``jobs - 1`` forked ones) and merge their shards."""
+    ctx = multiprocessing.get_context("fork")
+    path = reader.path
+    regular = path is not None and stat.S_ISREG(os.fstat(reader.fileno()).st_mode)
+    children = []
+    tees: list[BinaryIO] = []
+    try:
+        for k in range(1, jobs):
+            results, sender = ctx.Pipe(duplex=False)
+            tee_r = tee_w = -1
+            if not regular:
+                tee_r, tee_w = os.pipe()
+            # write ends the child must not hold open: its own pipe would never
+            # end, nor would the pipes of the children forked before it
+            not_mine = [tee_w] + [t.fileno() for t in tees] if not regular else []
+            proc = ctx.Process(
+                target=_child,
+                args=(sender, path if regular else None, tee_r, not_mine, options, (k, jobs)),
+                daemon=True,
+            )
+            proc.start()
+            sender.close()
+            if not regular:
+                os.close(tee_r)
+                tees.append(os.fdopen(tee_w, "wb"))
+            children.append((proc, results))
+        if tees:
+            reader.tee(tees)
+        parts = [analyze_shard(reader, options, (0, jobs))]
+        for tee in tees:
+            tee.close()
+        tees = []
+        for proc, results in children:
+            status, value = results.recv()
+            if status == "error":
+                raise value
+            parts.append(value)
+            proc.join()
+    finally:
+        for tee in tees:
+            try:
+                tee.close()
+            except OSError:
+                pass
+        for proc, _ in children:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+    return merge(parts)
+
+
+def _child(
+    sender: Any,
+    path: str | None,
+    tee_fd: int,
+    not_mine: list[int],
+    options: dict[str, Any],
+    shard: tuple[int, int],
+) -> None:
+    for fd in not_mine:
+        os.close(fd)
+    try:
+        if path is not None:
+            reader = PacketReader(path)
+        else:
+            reader = PacketReader.from_file(os.fdopen(tee_fd, "rb"), "<stdin>")
+        sender.send(("ok", analyze_shard(reader, options, shard)))
+    except BrokenPipeError:
+        pass  # the parent stopped first: it reports why
+    except BaseException as exc:  # the parent re-raises it
+        sender.send(("error", exc))
+    finally:
+        sender.close()
+
+
+def merge(parts: list[tuple[Analysis, dict[int, int]]]) -> Analysis:
+    """One analysis from the shards' analyses and the capture position at
+    which each of their connections was opened."""
+    base = parts[0][0]
+    # new connection ids: in the order the connections were opened
+    opened = sorted(
+        (at, w, cid) for w, (_a, where) in enumerate(parts) for cid, at in where.items()
+    )
+    ids: list[dict[int, int]] = [{} for _ in parts]
+    for new, (_at, w, cid) in enumerate(opened, 1):
+        ids[w][cid] = new
+    first = base.store
+    store = Store(
+        keep_frames=first.keep_frames,
+        max_message=first.max_message,
+        keep_messages=first.keep_messages,
+        fast=first.fast,
+    )
+    connections = []
+    handshakes = []
+    for (a, _where), mapping in zip(parts, ids, strict=True):
+        for rec in (
+            a.connection_list,
+            a.handshake_list,
+            a.store.violations,
+            a.store.gaps,
+            a.store.heartbeats,
+        ):
+            for r in rec:
+                r.conn_id = mapping[r.conn_id]
+        connections += a.connection_list
+        handshakes += a.handshake_list
+        s = a.store
+        store.violations += s.violations
+        store.gaps += s.gaps
+        store.heartbeats += s.heartbeats
+        store.capped_messages += s.capped_messages
+        store.capped_bytes += s.capped_bytes
+        lookup = np.zeros(max(mapping, default=0) + 1, dtype=np.int64)
+        for old, new in mapping.items():
+            lookup[old] = new
+        codes = np.array([store.frames.code_index(c) for c in s.frames.codes], dtype=np.int64)
+        for table, mine in ((store.frames, s.frames), (store.messages, s.messages)):
+            for name in mine.__slots__:
+                col = getattr(mine, name)
+                if not isinstance(col, array):
+                    continue
+                if name == "conn_id":
+                    col = _remap(col, lookup)
+                elif name == "violation":
+                    col = _remap(col, codes)
+                getattr(table, name).extend(col)
+    connections.sort(key=lambda c: c.conn_id)
+    canonical_order(handshakes, store)
+    return Analysis(base.capture, connections, handshakes, store)
+
+
+def _remap(col: array, lookup: np.ndarray) -> array:
+    """``col`` with every value ``v`` replaced by ``lookup[v]``."""
+    if not len(col):
+        return col
+    values = np.frombuffer(col, dtype=col.typecode if col.typecode != "l" else np.int_)
+    return array(col.typecode, lookup[values].astype(values.dtype).tobytes())
