@@ -4,7 +4,8 @@
 For each capture file (normally made by ``benchmarks/gen.py``, which writes ``NAME.truth.json``
 beside it) this runs, several times each and every run in a fresh subprocess:
 
-* ``python -m wscap analyze FILE --json --no-frames`` (from the file, and with ``--pipe`` also
+* ``python -m wscap analyze FILE --json --no-frames`` (from the file with its default number of
+  processes and with ``-j1``, and with ``--pipe`` also
   ``cat FILE | python -m wscap analyze - --json --no-frames``);
 * ``tshark -n -r FILE -Y websocket -T fields -e websocket.opcode -e websocket.mask
   -e tcp.analysis.retransmission`` (plus ``-d tcp.port==P,http`` for the generator's non-HTTP
@@ -13,7 +14,8 @@ beside it) this runs, several times each and every run in a fresh subprocess:
   ``--pyshark-max-mb``.
 
 It reports the median wall time, packets/s, MB/s (10**6 bytes) and the peak RSS of each run's
-own process (GNU time's %M; for pyshark that is the larger of Python and its tshark child), the
+largest process (GNU time's %M; for pyshark that is the larger of Python and its tshark child)
+and of all its processes together (sampled from /proc every 50 ms), the
 wscap/tshark throughput ratio, and checks the counts:
 tshark's WebSocket frame count against the generator's truth (the generator's check against an
 independent dissector) and wscap's packets, WebSocket connections, frames and messages against the
@@ -71,6 +73,7 @@ class Run:
     rss: int
     status: int
     out: str
+    tree_rss: int = 0  # peak of the sum over the tool's processes, sampled every 50 ms
 
 
 @dataclass
@@ -94,6 +97,31 @@ class Result:
         """Median peak RSS (bytes) of the successful runs."""
         ok = [r.rss for r in self.runs if r.status == 0]
         return int(statistics.median(ok)) if ok else 0
+
+    @property
+    def tree_rss(self) -> int:
+        """Median of the sampled peak RSS summed over the tool's processes."""
+        ok = [r.tree_rss for r in self.runs if r.status == 0]
+        return int(statistics.median(ok)) if ok else 0
+
+
+def tree_rss(pid: int) -> int:
+    """VmRSS (bytes) of ``pid`` and all its descendants, summed, from /proc."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 def run_measured(cmd: list[str], out_path: str, stdin_file: str | None = None,
@@ -121,12 +149,16 @@ def run_measured(cmd: list[str], out_path: str, stdin_file: str | None = None,
             p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
                                  cwd=cwd)
         deadline = None if timeout is None else t0 + timeout
+        tree = 0
         while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG if deadline else 0)
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
-            if time.perf_counter() > deadline:
+            if deadline is not None and time.perf_counter() > deadline:
                 p.kill()
+            # several processes (wscap --jobs, pyshark's tshark): GNU time
+            # reports the largest one's peak, this samples their sum
+            tree = max(tree, tree_rss(p.pid))
             time.sleep(0.05)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -137,7 +169,7 @@ def run_measured(cmd: list[str], out_path: str, stdin_file: str | None = None,
         with open(rss_file) as f:
             rss = int(f.read().split()[-1]) * 1024
         os.unlink(rss_file)
-    return Run(wall, rss, p.returncode, out_path)
+    return Run(wall, rss, p.returncode, out_path, max(tree, rss))
 
 
 def count_tshark(path: str) -> dict:
@@ -331,6 +363,7 @@ def bench_file(path: str, args: argparse.Namespace, tmp: str,
     if "wscap" in tools:
         base = [sys.executable, "-m", "wscap", "analyze"]
         plan.append(("wscap", "file", base + [path, "--json", "--no-frames"], None))
+        plan.append(("wscap", "file -j1", base + [path, "--json", "--no-frames", "-j1"], None))
         if args.pipe:
             plan.append(("wscap", "pipe", base + ["-", "--json", "--no-frames"], path))
     if "tshark" in tools:
@@ -405,7 +438,8 @@ def bench_file(path: str, args: argparse.Namespace, tmp: str,
         rows.append(
             f"| {name} | {size / 1e6:,.0f} | {packets:,} | {res.tool} | {res.mode} | {nruns} | "
             + (f"{wall:.2f} | {fmt_rate(packets / wall)} | {size / 1e6 / wall:.1f} | "
-               f"{res.rss / 2**20:,.0f} | " if ok else "failed | - | - | - | ")
+               f"{res.rss / 2**20:,.0f} | {res.tree_rss / 2**20:,.0f} | " if ok
+               else "failed | - | - | - | - | ")
             + f"{frames if frames is not None else '-'} | {check} | {ratio} |")
         notes.extend(res.notes)
         if truth and res.counts:
@@ -456,12 +490,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['tshark']}, niceness {info['nice']}, load average at start {info['load']}",
         f"- wscap measured: {info['wscap']}",
         f"- command: `python benchmarks/bench.py {' '.join(argv or sys.argv[1:])}`",
-        f"- {args.runs} run(s) per tool and mode, median wall time; peak RSS of each run's own "
-        "process (GNU time %M); MB = 10^6 bytes; packets/s counts every packet in the file",
+        f"- {args.runs} run(s) per tool and mode, median wall time; peak RSS: of the largest "
+        "process (GNU time %M), and summed over all the tool's processes (sampled every 50 ms); "
+        "wscap `file` uses its default number of processes (one per CPU, at most 4, for inputs "
+        "of 64 MiB or more, and pipes), `file -j1` one; MB = 10^6 bytes; packets/s counts "
+        "every packet in the file",
         "",
         "| file | MB | packets | tool | input | runs | wall s | packets/s | MB/s | peak RSS MiB "
-        "| WS frames | frames check | vs tshark (file) |",
-        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| all processes MiB | WS frames | frames check | vs tshark (file) |",
+        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="wscap-bench-") as tmp:
