@@ -5,10 +5,15 @@ frames and messages → the model.
 :class:`~wscap.analysis.Analysis` on ``finish``; it reads no file itself.
 :func:`analyze` wires it to the capture reader.
 
-The per-packet path (``Analyzer.packet`` and ``Conn.packet``) allocates
-nothing in the common case beyond the decoded header tuple and the
-payload slice; everything rarer (HTTP, new connections, gaps) is a call
-away from it.
+Two paths lead through it.  The general one, :meth:`Analyzer.packet` and
+:meth:`Conn.packet`, takes any packet.  The fast one,
+:meth:`Analyzer.feed_pcap`, walks a pcap file's records straight from the
+read buffer and handles the common packet (an in-order IPv4 segment or ACK
+on a known connection) inline, with one ``unpack_from`` and one slice of
+the headers, handing everything else to the general path; the frame layer
+has its counterpart in ``WsDirection.data``.  The results are the same
+(``tests/test_fastpath.py`` compares them on every capture), only the
+speed differs.
 """
 
 from __future__ import annotations
@@ -572,6 +577,8 @@ class Conn:
         # drop parser state (inflaters hold 32 KiB windows); only the record
         # lives on.  Late packets (a retransmitted FIN) still find a sink.
         for d in self.dirs:
+            if d.ws is not None:
+                d.ws.parser._h = None  # a cycle: the parser's handler is the WsDirection
             d.ws = None
             d.http = None
             d.probe = Probe()
@@ -580,6 +587,17 @@ class Conn:
             d.reasm.pending.clear()
             d.reasm.heap.clear()
         return c
+
+    def release(self) -> None:
+        """No packet can reach this finished connection any more (its flows
+        are forgotten): break the reference cycles between it, its
+        directions and their reassemblers, so that its memory is freed at
+        once instead of by the cyclic collector, which runs rarely while
+        packets are read (Analyzer.read)."""
+        for d in self.dirs:
+            d.reasm.sink = None  # type: ignore[assignment]
+            d.conn = None  # type: ignore[assignment]
+        self.dirs = ()  # type: ignore[assignment]
 
     def guess_client_by_port(self) -> int:
         """With no SYN, no HTTP and no masking: the side on the higher
@@ -973,8 +991,10 @@ class Analyzer:
     def new_conn(self, ts: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
         key = src + dst + _PORTS(sport, dport)
         old = self.flows.get(key)
-        if old is not None and not old[0].done:
-            self.finalise(old[0], ts)
+        if old is not None:
+            if not old[0].done:
+                self.finalise(old[0], ts)
+            old[0].release()  # its flows are about to be this connection's
         addrs = (format_addr(src, sport), format_addr(dst, dport))
         conn = Conn(self, self.next_id, ts, addrs)
         self.opened_at[conn.conn_id] = self.capture.packets
@@ -1027,6 +1047,7 @@ class Analyzer:
                 for key in c.keys:
                     if self.flows.get(key, (None,))[0] is c:
                         del self.flows[key]
+                c.release()
             else:
                 keep.append(c)
         self.closing = keep
@@ -1102,6 +1123,9 @@ class Analyzer:
         for hs in self.handshakes:
             if hs.status is None:
                 hs.outcome = HS_UNANSWERED
+        for ent in self.flows.values():
+            if ent is not OTHER_SHARD and ent[1] == 0:
+                ent[0].release()
         self.flows.clear()
         canonical_order(self.handshakes, self.store)
         return Analysis(cap, connections, self.handshakes, self.store)
