@@ -28,7 +28,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .analyzer import analyze_shard, canonical_order
-from .pcapfile import PacketReader
+from .pcapfile import CHUNK, PacketReader
 from .ws import Store
 
 # Smaller regular files are analysed in one process: starting another one
@@ -44,7 +44,7 @@ def auto_jobs(reader: PacketReader) -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    if cpus < 2:
+    if cpus < 2 or not can_fork():
         return 1
     st = os.fstat(reader.fileno())
     if stat.S_ISREG(st.st_mode) and st.st_size < MIN_PARALLEL_BYTES:
@@ -52,9 +52,16 @@ def auto_jobs(reader: PacketReader) -> int:
     return min(cpus, MAX_AUTO_JOBS)
 
 
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def analyze_sharded(reader: PacketReader, jobs: int, options: dict[str, Any]) -> Analysis:
     """Analyse ``reader``'s capture in ``jobs`` processes (this one and
-    ``jobs - 1`` forked ones) and merge their shards."""
+    ``jobs - 1`` forked ones) and merge their shards.  Where processes
+    cannot be forked (Windows), one process does it all."""
+    if not can_fork():
+        return analyze_shard(reader, options)[0]
     ctx = multiprocessing.get_context("fork")
     path = reader.path
     regular = path is not None and stat.S_ISREG(os.fstat(reader.fileno()).st_mode)
@@ -66,6 +73,7 @@ def analyze_sharded(reader: PacketReader, jobs: int, options: dict[str, Any]) ->
             tee_r = tee_w = -1
             if not regular:
                 tee_r, tee_w = os.pipe()
+                _widen(tee_w)
             # write ends the child must not hold open: its own pipe would never
             # end, nor would the pipes of the children forked before it
             not_mine = [tee_w] + [t.fileno() for t in tees] if not regular else []
@@ -103,6 +111,17 @@ def analyze_sharded(reader: PacketReader, jobs: int, options: dict[str, Any]) ->
                 proc.terminate()
                 proc.join()
     return merge(parts)
+
+
+def _widen(fd: int) -> None:
+    """Let a pipe hold a whole read chunk (Linux), so that the parent can
+    read ahead of a child that is busy instead of waiting for it."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+    except (ImportError, OSError):
+        pass  # a smaller pipe only costs some waiting
 
 
 def _child(
