@@ -90,18 +90,22 @@ def test_real_captures(path: Path) -> None:
     assert_same(path)
 
 
-@pytest.mark.parametrize("keep", [True, False])
-def test_generated_capture(tmp_path: Path, keep: bool) -> None:
-    """The benchmark generator's traffic: hundreds of connections, deflate,
-    fragments, retransmissions, pings, closes and noise."""
+def generated(tmp_path: Path, packets: int, seed: int) -> Path:
+    """A capture from the benchmark generator: hundreds of connections,
+    deflate, fragments, retransmissions, pings, closes and noise."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import gen
     finally:
         sys.path.pop(0)
     out = tmp_path / "gen.pcap"
-    assert gen.main(["--packets", "12000", "--seed", "7", "-o", str(out), "-q"]) == 0
-    m = assert_same(out, keep_frames=keep)
+    assert gen.main(["--packets", str(packets), "--seed", str(seed), "-o", str(out), "-q"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_generated_capture(tmp_path: Path, keep: bool) -> None:
+    m = assert_same(generated(tmp_path, 12000, 7), keep_frames=keep)
     assert m["capture"]["packets"] >= 12000  # type: ignore[index]
     if keep:
         assert len(m["frames.ts"]) > 5000  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_fastpath import BUNDLED, PUBLIC, ROOT, model
+from test_fastpath import BUNDLED, PUBLIC, ROOT, generated, model
 
 from wscap.analyzer import OTHER_SHARD, Analyzer, shard_of
 
@@ -30,14 +30,7 @@ def test_real_captures(path: Path) -> None:
 
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_generated_capture(tmp_path: Path, jobs: int) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import gen
-    finally:
-        sys.path.pop(0)
-    out = tmp_path / "gen.pcap"
-    assert gen.main(["--packets", "15000", "--seed", "3", "-o", str(out), "-q"]) == 0
-    m = assert_same_sharded(out, jobs)
+    m = assert_same_sharded(generated(tmp_path, 15000, 3), jobs)
     assert len(m["connections"]) > 100  # type: ignore[arg-type]
     # every shard had work: the split is by ports, even for even client ports
     a = Analyzer(shard=(0, jobs))

@@ -275,7 +275,6 @@ class PacketReader:
         pos = 0
         base = 24  # file offset of buf[0]
         n = len(buf)
-        read = self._src.read
         while True:
             if pos + 16 <= n:
                 sec, frac, caplen, origlen = unpack_rec(buf, pos)
@@ -288,15 +287,23 @@ class PacketReader:
                     pos = end
                     yield sec * 1_000_000_000 + frac * ts_mult, linktype, buf[start:end], origlen
                     continue
-            self.offset = base + pos
-            more = read()
-            if not more:
-                self._end_of_input("record", base, pos, n)
+            refill = self._refill(buf, pos, base)
+            if refill is None:
                 return
-            buf = buf[pos:] + more
-            base += pos
+            buf, base = refill
             pos = 0
             n = len(buf)
+
+    def _refill(self, buf: bytes, pos: int, base: int) -> tuple[bytes, int] | None:
+        """The unread rest of ``buf`` (whose first byte is at file offset
+        ``base``) followed by the next chunk, and the rest's file offset; None
+        at the end of the input, with anything left over noted as damage."""
+        self.offset = base + pos
+        more = self._src.read()
+        if not more:
+            self._end_of_input("record", base, pos, len(buf))
+            return None
+        return buf[pos:] + more, base + pos
 
     def _corrupt_record(self, at: int, caplen: int) -> None:
         self.offset = at
@@ -318,7 +325,6 @@ class PacketReader:
             raise ValueError("read_pcap needs a pcap file")
         try:
             buf = self._pcap_header()
-            read = self._src.read
             unpack_rec = self.record.unpack_from
             base = 24
             while True:
@@ -329,13 +335,10 @@ class PacketReader:
                     if caplen > self.max_caplen:
                         self._corrupt_record(base + pos, caplen)
                         return
-                self.offset = base + pos
-                more = read()
-                if not more:
-                    self._end_of_input("record", base, pos, n)
+                refill = self._refill(buf, pos, base)
+                if refill is None:
                     return
-                buf = buf[pos:] + more
-                base += pos
+                buf, base = refill
         except _GzipDamage as exc:
             self.damage = f"damaged gzip data after {self.offset} bytes: {exc}"
 

@@ -77,6 +77,15 @@ def app_heartbeat(payload: bytes) -> tuple[str, bool] | None:
     return None
 
 
+def _valid_utf8(data: bytes) -> bool:
+    """Is ``data`` valid UTF-8?"""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class Store:
     """Where every direction of every connection writes its records."""
 
@@ -241,18 +250,10 @@ class WsDirection:
                     text = data[start:end]
                     if mask_bit and ln:
                         text = unmask(text, data[start - 4 : start])
-                    if not text.isascii():
-                        try:
-                            text.decode("utf-8")
-                        except UnicodeDecodeError:
-                            break  # the general path records it
+                    if not (text.isascii() or _valid_utf8(text)):
+                        break  # the general path records it
                     if ln <= SMALL_TEXT and hb is not None:
-                        kind = app_heartbeat(text)
-                        if kind is not None:
-                            if kind[1]:
-                                hb.pong(self.direction, ts, b"", "app:" + kind[0])
-                            else:
-                                hb.ping(self.direction, ts, b"", "app:" + kind[0])
+                        self._app_heartbeat(text, ts, ts)
                     want = True
                     mflags = dir_bit | 8
                 else:
@@ -266,36 +267,26 @@ class WsDirection:
                 if mask_bit and ln:
                     chunk = unmask(chunk, data[start - 4 : start])
                 out = inflater.message(chunk, b0 == 0xC1)
-                if inflater.error is not None or inflater.capped_bytes or inflater.broken:
+                text = b"".join(out) if b0 == 0xC1 else b""
+                want = True
+                if (
+                    inflater.error is not None
+                    or inflater.capped_bytes
+                    or inflater.broken
+                    or not (text.isascii() or _valid_utf8(text))
+                ):
                     self._inflated_otherwise(b0, ln, hl, data[start - 4 : start], out, ts)
                     p.frames += 1
                     i = end
-                    want = True
                     continue
                 size = inflater.produced
                 if b0 == 0xC1:
-                    text = b"".join(out)
-                    if not text.isascii():
-                        try:
-                            text.decode("utf-8")
-                        except UnicodeDecodeError:
-                            self._inflated_otherwise(b0, ln, hl, data[start - 4 : start], out, ts)
-                            p.frames += 1
-                            i = end
-                            want = True
-                            continue
                     if size <= SMALL_TEXT and hb is not None:
-                        kind = app_heartbeat(text)
-                        if kind is not None:
-                            if kind[1]:
-                                hb.pong(self.direction, ts, b"", "app:" + kind[0])
-                            else:
-                                hb.ping(self.direction, ts, b"", "app:" + kind[0])
+                        self._app_heartbeat(text, ts, ts)
                     mflags = dir_bit | 12
                 else:
                     mflags = dir_bit | 6
                 side.compressed_messages += 1
-                want = True
             elif (b0 == 0x89 or b0 == 0x8A) and ln <= MAX_CONTROL_PAYLOAD:  # ping, pong
                 body = data[start:end]
                 if mask_bit and ln:
@@ -369,6 +360,17 @@ class WsDirection:
                     sil.last = ts
         if i < n:
             p.feed(data[i:] if i else data, ts)
+
+    def _app_heartbeat(self, text: bytes, ts_first: int, ts_last: int) -> None:
+        """A short text message: note it if it is an application heartbeat
+        (a ping at its first frame, an answer at its last)."""
+        kind = app_heartbeat(text)
+        if kind is not None:
+            name, is_answer = kind
+            if is_answer:
+                self.hb.pong(self.direction, ts_last, b"", "app:" + name)  # type: ignore[union-attr]
+            else:
+                self.hb.ping(self.direction, ts_first, b"", "app:" + name)  # type: ignore[union-attr]
 
     def _inflated_otherwise(
         self, b0: int, ln: int, hl: int, mask: bytes, out: list[bytes], ts: int
@@ -598,13 +600,7 @@ class WsDirection:
             self.msg_utf8_state = 2
         small = self.msg_small
         if small is not None and not incomplete and self.hb is not None:
-            kind = app_heartbeat(bytes(small))
-            if kind is not None:
-                name, is_answer = kind
-                if is_answer:
-                    self.hb.pong(self.direction, ts, b"", "app:" + name)
-                else:
-                    self.hb.ping(self.direction, self.msg_ts, b"", "app:" + name)
+            self._app_heartbeat(bytes(small), self.msg_ts, ts)
         self.msg_small = None
         self.msg_open = False
         self.msg_utf8 = None
