@@ -247,6 +247,13 @@ class FrameParser:
     chunks are produced only for frames whose payload matters (control
     frames, text, compressed frames and the continuations of such
     messages); others are skipped.
+
+    ``WsDirection.data`` (the analyzer's fast path) works on this state
+    directly: it reads ``_buf``, ``_state``, ``_remaining`` and ``_want`` to
+    know that the parser sits between frames, and updates ``_remaining``,
+    ``_msg_want`` and ``frames`` for the frames it handles itself.  A change
+    to this state machine must keep that in step (``tests/test_fastpath.py``
+    compares the two).
     """
 
     def __init__(self, is_client: bool, rsv_ok: int = 0, handler: object = None) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import codecs
 import re
+import struct
 
 from .deflate import DEFAULT_MAX_MESSAGE, DeflateParams, Inflater
-from .frames import MAX_CONTROL_PAYLOAD, FrameHeader, FrameParser, Violation, _u64, unmask
+from .frames import MAX_CONTROL_PAYLOAD, FrameHeader, FrameParser, Violation, unmask
 from .model import FrameTable, Gap, Heartbeat, MessageTable, Side, ViolationRecord
 
 _utf8 = codecs.getincrementaldecoder("utf-8")
+_u64 = struct.Struct(">Q").unpack_from
 
 # RFC 6455 7.4.1 plus the IANA-registered 1012-1014; 3000-4999 are for
 # libraries, frameworks and applications.
