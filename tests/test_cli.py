@@ -793,3 +793,34 @@ def test_ipv6_linux_cooked_v2_with_any_duplicates(tmp_path):
     assert b["client"] == "1 frames, 1 messages (1 text)"
     assert b["server"] == "2 frames, 1 messages (1 text, 1 close)"
     assert b["close"].startswith("server sent close 1001 'going'; TCP ended by fin-server")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_is_status_130_and_one_line(jobs: str) -> None:
+    """Ctrl-C (SIGINT to the process group) while reading a pipe: status 130,
+    one line on stderr, and no process left behind."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wscap", "analyze", "--jobs", jobs, "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        # the shell that started the tests may ignore SIGINT; Ctrl-C does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    proc.stdin.flush()  # a pcap header, then nothing: wscap waits for packets
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    proc.stdin.close()
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines() == ["wscap: interrupted"]
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # the whole group is gone

@@ -179,8 +179,13 @@ def _fail(message: str) -> NoReturn:
 
 
 def run() -> None:
-    """Entry point that never shows a traceback for Ctrl-C."""
+    """Entry point: Ctrl-C ends with status 130 and one line, no traceback
+    (click's own handling would say "Aborted!" and exit 1)."""
     try:
-        main()
-    except KeyboardInterrupt:
+        main(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("wscap: interrupted", err=True)
         sys.exit(130)
+    except click.ClickException as exc:  # usage errors: click's message, status 2
+        exc.show()
+        sys.exit(exc.exit_code)
