@@ -752,11 +752,7 @@ class Analyzer:
         self.closing: list[Conn] = []
         self._since_sweep = 0
         self._last_ts = 0
-        # the pcap file's record layout, for feed_pcap
-        self._rec = None
-        self._ts_mult = 1000
-        self._max_caplen = 0
-        self._linktype = 0
+        self._pcap: PacketReader | None = None  # the pcap file feed_pcap reads
 
     def packet(self, ts: int, linktype: int, data: bytes, orig_len: int) -> None:
         """One captured packet."""
@@ -818,26 +814,16 @@ class Analyzer:
                 for ts, linktype, data, orig_len in reader:
                     packet(ts, linktype, data, orig_len)
             else:
-                reader.read_pcap(self._consume_pcap(reader))
+                self._pcap = reader
+                reader.read_pcap(self.feed_pcap)
         finally:
             gc.set_threshold(*thresholds)
-
-    def _consume_pcap(self, reader: PacketReader) -> object:
-        def consume(buf: bytes, pos: int, n: int) -> int:
-            if self._rec is None:  # the first call: the file header has been read
-                self._rec = reader.record.unpack_from
-                self._ts_mult = reader.ts_mult
-                self._max_caplen = reader.max_caplen
-                self._linktype = reader.link_types[0]
-            return self.feed_pcap(buf, pos, n)
-
-        return consume
 
     def feed_pcap(self, buf: bytes, pos: int, n: int) -> int:
         """Analyse the pcap records in ``buf[pos:n]``; return the offset of
         the first record not taken (cut short, or longer than the file's
-        limit).  Needs ``_rec``, ``_ts_mult``, ``_max_caplen`` and
-        ``_linktype`` from the file header.
+        limit).  The record layout comes from the file header, as read by
+        ``self._pcap`` (the :class:`PacketReader` calling this).
 
         The fast path.  Most packets of a WebSocket capture are an IPv4 TCP
         segment, in order, on a connection already known, without SYN, FIN
@@ -850,10 +836,12 @@ class Analyzer:
         dpkt's packet classes are not used here: they build an object per
         layer, about 14 µs a packet before any analysis.
         """
-        rec = self._rec
-        ts_mult = self._ts_mult
-        limit = self._max_caplen
-        linktype = self._linktype
+        reader = self._pcap
+        assert reader is not None, "feed_pcap is called by read()"
+        rec = reader.record.unpack_from
+        ts_mult = reader.ts_mult
+        limit = reader.max_caplen
+        linktype = reader.link_types[0]
         fast = _FAST_LINKS.get(linktype)
         if fast is not None:
             eoff, ipoff, hdr = fast
@@ -864,7 +852,6 @@ class Analyzer:
             minlen = 1 << 62
         flows_get = self.flows.get
         slow = self.packet
-        cap = self.capture
         last_ts = self._last_ts
         since = self._since_sweep
         packets = nbytes = disorder = 0
@@ -894,32 +881,15 @@ class Analyzer:
                     pstart = ip + 20 + thl
                     if thl >= 20 and wire >= 0 and pstart + wire <= end:
                         ent = flows_get(buf[ip + 12 : ip + 24])
-                        if ent is OTHER_SHARD:
-                            packets += 1
-                            nbytes += origlen
-                            if ts < last_ts:
-                                disorder += 1
-                            else:
-                                last_ts = ts
-                            since += 1
-                            if since >= SWEEP_EVERY:
-                                self._last_ts = last_ts
-                                self.sweep(ts)
-                                since = 0
-                            continue
-                        if ent is not None:
+                        if ent is not None and ent is not OTHER_SHARD:
                             conn, idx, r, peer, st, tsil, ctsil, psil, cpsil = ent
-                            if r.started and (
-                                (r.next_seq == seq and not r.pending)
+                            if not r.started or (
+                                (r.next_seq != seq or r.pending)
                                 if wire
-                                else (seq + 1) & 0xFFFFFFFF != r.next_seq  # not a keep-alive
+                                else (seq + 1) & 0xFFFFFFFF == r.next_seq  # a keep-alive
                             ):
-                                packets += 1
-                                nbytes += origlen
-                                if ts < last_ts:
-                                    disorder += 1
-                                else:
-                                    last_ts = ts
+                                ent = None  # for the general path
+                            else:
                                 st.packets += 1
                                 st.last_ts = ts
                                 # silences (Silence.mark, inlined); the
@@ -963,30 +933,39 @@ class Analyzer:
                                     r.next_seq = (seq + wire) & 0xFFFFFFFF
                                     r.offset += wire
                                     r.sink.data(buf[pstart : pstart + wire], ts)
-                                since += 1
-                                if since >= SWEEP_EVERY:
-                                    self._last_ts = last_ts
-                                    self.sweep(ts)
-                                    since = 0
-                                continue
+                        if ent is not None:  # handled above, or another shard's
+                            packets += 1
+                            nbytes += origlen
+                            if ts < last_ts:
+                                disorder += 1
+                            else:
+                                last_ts = ts
+                            since += 1
+                            if since >= SWEEP_EVERY:
+                                self._last_ts = last_ts
+                                self.sweep(ts)
+                                since = 0
+                            continue
             # the general path sees the counts as they are at this packet
+            self._count(packets, nbytes, disorder)
+            packets = nbytes = disorder = 0
             self._last_ts = last_ts
             self._since_sweep = since
-            cap.packets += packets
-            cap.bytes += nbytes
-            cap.tcp_packets += packets
-            cap.timestamps_out_of_order += disorder
-            packets = nbytes = disorder = 0
             slow(ts, linktype, buf[start:end], origlen)
             last_ts = self._last_ts
             since = self._since_sweep
+        self._count(packets, nbytes, disorder)
         self._last_ts = last_ts
         self._since_sweep = since
+        return pos
+
+    def _count(self, packets: int, nbytes: int, disorder: int) -> None:
+        """Add feed_pcap's running counts of TCP packets to the capture's."""
+        cap = self.capture
         cap.packets += packets
         cap.bytes += nbytes
         cap.tcp_packets += packets
         cap.timestamps_out_of_order += disorder
-        return pos
 
     def new_conn(self, ts: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
         key = src + dst + _PORTS(sport, dport)
