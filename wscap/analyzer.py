@@ -240,21 +240,8 @@ class Conn:
         st.last_ts = ts
         if ts > self.last:
             self.last = ts
-        # silences (Silence.mark, inlined: this runs for every packet)
-        sil = d.tcp_sil
-        last = sil.last
-        if ts > last:
-            if ts - last > sil.longest:
-                sil.longest = ts - last
-                sil.since = last
-            sil.last = ts
-        sil = self.tcp_sil
-        last = sil.last
-        if ts > last:
-            if ts - last > sil.longest:
-                sil.longest = ts - last
-                sil.since = last
-            sil.last = ts
+        d.tcp_sil.mark(ts)
+        self.tcp_sil.mark(ts)
         r = d.reasm
         if size:
             if (
