@@ -54,6 +54,7 @@ class _Source:
         self._z: zlib._Decompress | None = None
         self._damage: str | None = None
         self.raw_bytes = 0
+        self.copies: list[BinaryIO] = []  # where every chunk read is written too
         first = self._read_raw()
         if first[:2] == GZIP_MAGIC:
             self._z = zlib.decompressobj(wbits=47)
@@ -89,7 +90,14 @@ class _Source:
         return b"".join(out)
 
     def read(self) -> bytes:
-        """Next chunk of decompressed bytes, b'' at the end."""
+        """Next chunk of decompressed bytes, b'' at the end; also written to
+        each of :attr:`copies`."""
+        data = self._next()
+        for out in self.copies:
+            out.write(data)
+        return data
+
+    def _next(self) -> bytes:
         if self._pending:
             data, self._pending = self._pending, b""
             return data
@@ -174,15 +182,7 @@ class PacketReader:
     def tee(self, outputs: list[BinaryIO]) -> None:
         """Also write every chunk read from now on (after decompression) to
         each of ``outputs``: other processes reading the same pipe."""
-        read = self._src.read
-
-        def read_and_copy() -> bytes:
-            data = read()
-            for out in outputs:
-                out.write(data)
-            return data
-
-        self._src.read = read_and_copy  # type: ignore[method-assign]
+        self._src.copies = outputs
 
     def _setup(self, f: BinaryIO, name: str) -> None:
         self._file, self.name = f, name
