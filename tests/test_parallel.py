@@ -62,7 +62,7 @@ def _cli_json(args: list[str], stdin: bytes | None = None) -> dict[str, object]:
     return doc
 
 
-def test_pipe_is_shared_with_the_other_processes(tmp_path: Path) -> None:
+def test_pipe_is_shared_with_the_other_processes() -> None:
     """From standard input (gzip'd too), the parent passes the bytes on."""
     raw = (ROOT / "captures" / "lab" / "fifty-connections.pcap").read_bytes()
     alone = _cli_json(["--jobs", "1", str(ROOT / "captures" / "lab" / "fifty-connections.pcap")])
