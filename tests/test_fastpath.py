@@ -224,7 +224,7 @@ def test_size_cap(tmp_path: Path) -> None:
     assert m["capped"][0] == 4  # type: ignore[index]
 
 
-def test_pcapng_uses_the_frame_fast_path(tmp_path: Path) -> None:
+def test_pcapng_same_on_both_frame_paths(tmp_path: Path) -> None:
     path = tmp_path / "t.pcapng"
     path.write_bytes(build_pcapng(_conversation(_unusual_frames(), mss=60000)))
     assert_same(path)
