@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import NoReturn
 
@@ -130,6 +131,11 @@ def analyze(
         _fail(f"{capture}: out of memory")
     except Exception as exc:  # a bug: still one line, never a traceback
         _fail(f"{capture}: internal error ({type(exc).__name__}: {exc}); please report it")
+    # The model lives until this process exits.  Diagnosing and rendering
+    # allocate many small objects, and every full pass of the cyclic
+    # collector would walk the whole model again (0.2 s of 0.3 s on 1 GB);
+    # frozen, it is no longer walked (its objects are still freed).
+    gc.freeze()
     a.timeouts = configured
     a.config_findings = extra
     try:
