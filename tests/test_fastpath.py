@@ -28,8 +28,9 @@ from helpers_packets import (
 )
 
 import wscap
-from wscap.analyzer import analyze
+from wscap.analyzer import analyze, analyze_shard
 from wscap.model import Silence
+from wscap.pcapfile import PacketReader
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "captures"
@@ -236,3 +237,56 @@ def test_load_matches(tmp_path: Path) -> None:
     path.write_bytes(build_pcap(_conversation(_unusual_frames(), mss=60000)))
     a = wscap.load(str(path))
     assert len(a.frames) == len(model(path, False)["frames.ts"])  # type: ignore[arg-type]
+
+
+ARP = bytes(6) + b"\x02" * 6 + b"\x08\x06" + bytes(28)  # 42 bytes: shorter than any TCP packet
+
+
+@pytest.mark.parametrize("only", [False, True])
+def test_short_record_at_the_end_of_a_buffer(tmp_path: Path, only: bool) -> None:
+    """A record too short to be a TCP packet, the last one in its buffer (or
+    the only one): feed_pcap reads its header all the same (the file's last
+    buffer ends with it; with ``only``, the buffer is shorter than the
+    headers the fast path reads of a TCP packet)."""
+    packets = [] if only else _conversation([("s", ws_frame(1, b"hi"))])
+    packets = packets + [(1_600_000_000_123_456_789, ARP, 60)]  # also out of order
+    path = tmp_path / "short.pcap"
+    path.write_bytes(build_pcap(packets))
+    cap = assert_same(path)["capture"]
+    assert cap["packets"] == len(packets)  # type: ignore[index]
+    assert cap["bytes"] == sum(len(p[1]) for p in packets[:-1]) + 60  # type: ignore[index]
+    assert cap["timestamps_out_of_order"] == (0 if only else 1)  # type: ignore[index]
+    assert cap["skipped"] == {"ARP": 1}  # type: ignore[index]
+
+
+def test_sweeps_at_the_same_packets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """feed_pcap sweeps closed connections after the same packets (and with
+    the same timestamps) as the general path, whichever path takes the
+    packet at a sweep, and so does each shard of a sharded analysis (a late
+    packet of a connection swept away starts a new one: where sweeps happen
+    can change the model)."""
+    import wscap.analyzer as an
+
+    monkeypatch.setattr(an, "SWEEP_EVERY", 101)
+    monkeypatch.setattr(an, "SWEEP_AFTER", 10**9)
+    log: list[tuple[int, int, int]] = []
+    sweep = an.Analyzer.sweep
+
+    def logged(self: an.Analyzer, ts: int) -> None:
+        log.append((self.capture.packets, ts, len(self.closing)))
+        sweep(self, ts)
+
+    monkeypatch.setattr(an.Analyzer, "sweep", logged)
+    path = generated(tmp_path, 12000, 5)
+    fast = model(path, True)
+    fast_log = log[:]
+    log.clear()
+    ref = model(path, False)
+    assert fast == ref
+    assert fast_log == log
+    assert len(log) > 100 and sum(closing for _p, _t, closing in log) > 100
+    one = [(p, t) for p, t, _c in log]
+    for k in range(3):
+        log.clear()
+        analyze_shard(PacketReader(str(path)), {}, (k, 3))
+        assert [(p, t) for p, t, _c in log] == one, f"shard {k} of 3"

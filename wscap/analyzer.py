@@ -19,11 +19,16 @@ speed differs.
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import hashlib
 import os
 import struct
+from array import array
 from dataclasses import asdict
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .analysis import Analysis
 from .decode import (
@@ -72,22 +77,59 @@ from .ws import Store, WsDirection
 _PORTS = struct.Struct(">HH").pack
 
 
-def _fast_header(etype_off: int, ip_off: int) -> tuple[int, int, object]:
-    """For :meth:`Analyzer.feed_pcap`: where the EtherType and the IP header
-    are, and one struct reading, from the EtherType on, the IPv4 version and
-    header length, total length, fragment field and protocol, then the TCP
-    sequence and acknowledgement numbers, data offset and flags."""
-    pad = ip_off - etype_off - 2
-    fmt = ">H" + (f"{pad}x" if pad else "") + "BxH2xHxB14xIIBB"
-    return etype_off, ip_off, struct.Struct(fmt).unpack_from
-
-
-# link types with a fixed header carrying an EtherType
+# link types with a fixed header carrying an EtherType: where the EtherType
+# and the IP header are
 _FAST_LINKS = {
-    LINKTYPE_ETHERNET: _fast_header(12, 14),
-    LINKTYPE_LINUX_SLL: _fast_header(14, 16),
-    LINKTYPE_LINUX_SLL2: _fast_header(0, 20),
+    LINKTYPE_ETHERNET: (12, 14),
+    LINKTYPE_LINUX_SLL: (14, 16),
+    LINKTYPE_LINUX_SLL2: (0, 20),
 }
+_IP_OFFSET = {link: ip for link, (_e, ip) in _FAST_LINKS.items()}
+_RECORD_HEADER = np.arange(16)
+
+
+@functools.lru_cache
+def _fast_layout(endian: str, linktype: int) -> np.dtype:
+    """For :meth:`Analyzer.feed_pcap`: the fields it reads of a record, from
+    the record's first byte, as a numpy structured type: the record header
+    (in the file's byte order) and, on a link type of :data:`_FAST_LINKS`,
+    the EtherType, the IPv4 version and header length, total length,
+    fragment field and protocol, the TCP ports, sequence and acknowledgement
+    numbers, data offset and flags, where a packet without IP or TCP options
+    has them (the fast path takes no other)."""
+    fields = {
+        "sec": (endian + "u4", 0),
+        "frac": (endian + "u4", 4),
+        "caplen": (endian + "u4", 8),
+        "origlen": (endian + "u4", 12),
+    }
+    size = 16
+    if linktype in _FAST_LINKS:
+        etype, ip = _FAST_LINKS[linktype]
+        ip += 16
+        fields.update(
+            etype=(">u2", 16 + etype),
+            vihl=("u1", ip),
+            total=(">u2", ip + 2),
+            frag=(">u2", ip + 6),
+            proto=("u1", ip + 9),
+            sport=(">u2", ip + 20),
+            dport=(">u2", ip + 22),
+            seq=(">u4", ip + 24),
+            ack=(">u4", ip + 28),
+            doff=("u1", ip + 32),
+            flags=("u1", ip + 33),
+        )
+        size = ip + 40
+    return np.dtype(
+        {
+            "names": list(fields),
+            "formats": [f for f, _o in fields.values()],
+            "offsets": [o for _f, o in fields.values()],
+            "itemsize": size,
+        }
+    )
+
 
 # the flows entry of a connection another shard analyses
 OTHER_SHARD = (None, -1)
@@ -756,32 +798,38 @@ class Analyzer:
         if r.__class__ is str:
             sk = cap.skipped
             sk[r] = sk.get(r, 0) + 1  # type: ignore[index]
-            return
-        src, dst, sport, dport, seq, ack, flags, start, wire = r  # type: ignore[misc]
-        cap.tcp_packets += 1
-        captured = len(data) - start
-        if captured >= wire:
-            payload = data[start : start + wire] if wire else b""
-            missing = 0
         else:
-            payload = data[start:] if captured > 0 else b""
-            missing = wire - len(payload)
-            cap.truncated_packets += 1
-            cap.truncated_bytes += missing
-        key = src + dst + _PORTS(sport, dport)
-        ent = self.flows.get(key)
-        if ent is None and self.shard is not None:
-            k, n = self.shard
-            if shard_of(sport, dport, n) != k:
-                ent = self.flows[key] = self.flows[dst + src + _PORTS(dport, sport)] = OTHER_SHARD
-        if ent is OTHER_SHARD:
-            if flags & (FIN | RST):  # forget the flow, as a finished connection's is
-                self.flows.pop(key, None)
-                self.flows.pop(dst + src + _PORTS(dport, sport), None)
-        else:
-            if ent is None or (flags & SYN and not flags & ACK and ent[0].reused_by(ent[1], seq)):
-                ent = self.new_conn(ts, src, sport, dst, dport)
-            ent[0].packet(ent[1], ts, seq, ack, flags, payload, missing)
+            src, dst, sport, dport, seq, ack, flags, start, wire = r  # type: ignore[misc]
+            cap.tcp_packets += 1
+            captured = len(data) - start
+            if captured >= wire:
+                payload = data[start : start + wire] if wire else b""
+                missing = 0
+            else:
+                payload = data[start:] if captured > 0 else b""
+                missing = wire - len(payload)
+                cap.truncated_packets += 1
+                cap.truncated_bytes += missing
+            key = src + dst + _PORTS(sport, dport)
+            ent = self.flows.get(key)
+            if ent is None and self.shard is not None:
+                k, n = self.shard
+                if shard_of(sport, dport, n) != k:
+                    ent = self.flows[key] = self.flows[dst + src + _PORTS(dport, sport)] = (
+                        OTHER_SHARD
+                    )
+            if ent is OTHER_SHARD:
+                if flags & (FIN | RST):  # forget the flow, as a finished connection's is
+                    self.flows.pop(key, None)
+                    self.flows.pop(dst + src + _PORTS(dport, sport), None)
+            else:
+                if ent is None or (
+                    flags & SYN and not flags & ACK and ent[0].reused_by(ent[1], seq)
+                ):
+                    ent = self.new_conn(ts, src, sport, dst, dport)
+                ent[0].packet(ent[1], ts, seq, ack, flags, payload, missing)
+        # every packet counts towards the next sweep, TCP or not (as in
+        # feed_pcap, which counts them in bulk)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY:
             self.sweep(ts)
@@ -812,147 +860,218 @@ class Analyzer:
         limit).  The record layout comes from the file header, as read by
         ``self._pcap`` (the :class:`PacketReader` calling this).
 
-        The fast path.  Most packets of a WebSocket capture are an IPv4 TCP
-        segment, in order, on a connection already known, without SYN, FIN
-        or RST.  Those are decoded with one ``unpack_from`` straight from the
-        buffer (no slice of the packet, no tuple of addresses: the flow key
-        is one slice of the headers) and handled here, inline: the same
-        bookkeeping as :meth:`packet`, :meth:`Conn.packet` and the
-        reassembler's in-order case, whose slow-path versions are the
-        reference for it.  Every other packet goes through :meth:`packet`.
+        The fast path, in three steps:
+
+        1. A Python loop finds where each record starts (one ``unpack_from``
+           of its length: the records' lengths chain them).
+        2. numpy decodes every record's headers at once (record header,
+           EtherType, IPv4 and TCP fields: :func:`_fast_layout`), and sorts
+           the packets into three kinds.  An IPv4 TCP segment without SYN,
+           FIN or RST (the common case) of a connection another shard
+           analyses is only counted, in bulk.  One of this shard's
+           connections is a candidate for the inline path below.  Anything
+           else goes through :meth:`packet`.
+        3. A Python loop takes the candidates and the others, in order.  A
+           candidate in order on a connection already known is handled
+           inline: the same bookkeeping as :meth:`packet`, :meth:`Conn.packet`
+           and the reassembler's in-order case, whose slow-path versions are
+           the reference for it.  Every other packet goes through
+           :meth:`packet`, which sees the capture's counts as they are at
+           that packet.  Sweeps happen at the same packets as in
+           :meth:`packet`: whenever the capture's count since the last one
+           reaches :data:`SWEEP_EVERY`.
+
         dpkt's packet classes are not used here: they build an object per
         layer, about 14 µs a packet before any analysis.
         """
         reader = self._pcap
         assert reader is not None, "feed_pcap is called by read()"
-        rec = reader.record.unpack_from
-        ts_mult = reader.ts_mult
+        length = struct.Struct(reader.record.format[0] + "8xI").unpack_from  # caplen
         limit = reader.max_caplen
         linktype = reader.link_types[0]
-        fast = _FAST_LINKS.get(linktype)
-        if fast is not None:
-            eoff, ipoff, hdr = fast
-            minlen = ipoff + 40
-        else:
-            eoff = ipoff = 0
-            hdr = None
-            minlen = 1 << 62
-        flows_get = self.flows.get
-        slow = self.packet
-        last_ts = self._last_ts
-        since = self._since_sweep
-        packets = nbytes = disorder = 0
-        while pos + 16 <= n:
-            sec, frac, caplen, origlen = rec(buf, pos)
+        # 1. where the records start
+        starts = array("q")
+        mark = starts.append
+        last = n - 16
+        while pos <= last:
+            caplen = length(buf, pos)[0]
             if caplen > limit:
                 break
-            start = pos + 16
-            end = start + caplen
+            end = pos + 16 + caplen
             if end > n:
                 break
+            mark(pos)
             pos = end
-            ts = sec * 1_000_000_000 + frac * ts_mult
-            if caplen >= minlen:
-                etype, vihl, total, frag, proto, seq, ack, doff, flags = hdr(buf, start + eoff)  # type: ignore[misc]
-                # IPv4 without options, not a fragment, TCP without SYN/FIN/RST
-                if (
-                    etype == 0x0800
-                    and vihl == 0x45
-                    and proto == 6
-                    and not frag & 0x3FFF
-                    and not flags & 7
-                ):
-                    ip = start + ipoff
-                    thl = (doff >> 4) << 2
-                    wire = total - 20 - thl
-                    pstart = ip + 20 + thl
-                    if thl >= 20 and wire >= 0 and pstart + wire <= end:
-                        ent = flows_get(buf[ip + 12 : ip + 24])
-                        if ent is not None and ent is not OTHER_SHARD:
-                            conn, idx, r, peer, st, tsil, ctsil, psil, cpsil = ent
-                            if not r.started or (
-                                (r.next_seq != seq or r.pending)
-                                if wire
-                                else (seq + 1) & 0xFFFFFFFF == r.next_seq  # a keep-alive
-                            ):
-                                ent = None  # for the general path
-                            else:
-                                st.packets += 1
-                                st.last_ts = ts
-                                # silences (Silence.mark, inlined); the
-                                # connection's TCP silence doubles as its last
-                                # packet time
-                                last = tsil.last
-                                if ts > last:
-                                    if ts - last > tsil.longest:
-                                        tsil.longest = ts - last
-                                        tsil.since = last
-                                    tsil.last = ts
-                                last = ctsil.last
-                                if ts > last:
-                                    if ts - last > ctsil.longest:
-                                        ctsil.longest = ts - last
-                                        ctsil.since = last
-                                    ctsil.last = ts
-                                    conn.last = ts  # always equal to ctsil.last
-                                if wire:
-                                    st.bytes += wire
-                                    last = psil.last
-                                    if ts > last:
-                                        if ts - last > psil.longest:
-                                            psil.longest = ts - last
-                                            psil.since = last
-                                        psil.last = ts
-                                    last = cpsil.last
-                                    if ts > last:
-                                        if ts - last > cpsil.longest:
-                                            cpsil.longest = ts - last
-                                            cpsil.since = last
-                                        cpsil.last = ts
-                                if flags & ACK and peer.started:
-                                    if peer.pending:
-                                        peer.ack(ack, ts)
-                                    else:
-                                        last = peer.acked
-                                        if last is None or (ack - last) & 0xFFFFFFFF < HALF:
-                                            peer.acked = ack
-                                if wire:  # Reassembler.segment's in-order case
-                                    r.next_seq = (seq + wire) & 0xFFFFFFFF
-                                    r.offset += wire
-                                    r.sink.data(buf[pstart : pstart + wire], ts)
-                        if ent is not None:  # handled above, or another shard's
-                            packets += 1
-                            nbytes += origlen
-                            if ts < last_ts:
-                                disorder += 1
-                            else:
-                                last_ts = ts
-                            since += 1
-                            if since >= SWEEP_EVERY:
-                                self._last_ts = last_ts
-                                self.sweep(ts)
-                                since = 0
-                            continue
-            # the general path sees the counts as they are at this packet
-            self._count(packets, nbytes, disorder)
-            packets = nbytes = disorder = 0
-            self._last_ts = last_ts
-            self._since_sweep = since
-            slow(ts, linktype, buf[start:end], origlen)
-            last_ts = self._last_ts
-            since = self._since_sweep
-        self._count(packets, nbytes, disorder)
-        self._last_ts = last_ts
-        self._since_sweep = since
-        return pos
-
-    def _count(self, packets: int, nbytes: int, disorder: int) -> None:
-        """Add feed_pcap's running counts of TCP packets to the capture's."""
+        count = len(starts)
+        if not count:
+            return pos
+        # 2. every header at once
+        layout = _fast_layout(reader.record.format[0], linktype)
+        at = np.frombuffer(starts, dtype=np.int64)
+        width = layout.itemsize
+        src = np.frombuffer(buf, np.uint8, n)
+        if n >= width:
+            rows = sliding_window_view(src, width)[np.minimum(at, n - width)]
+        else:
+            rows = np.zeros((count, width), np.uint8)
+        # a record shorter than the layout, close to the buffer's end, was
+        # read from earlier on: its record header is read again (the rest of
+        # its values is not used: it is too short to qualify below)
+        late = np.flatnonzero(at > n - width)
+        if late.size:
+            rows[late, :16] = src[at[late, None] + _RECORD_HEADER]
+        h = rows.view(layout)[:, 0]
+        caplens = h["caplen"].astype(np.int64)
+        origlens = h["origlen"].astype(np.int64)
+        tss = (
+            h["sec"].astype(np.int64) * 1_000_000_000 + h["frac"].astype(np.int64) * reader.ts_mult
+        )
         cap = self.capture
-        cap.packets += packets
-        cap.bytes += nbytes
-        cap.tcp_packets += packets
-        cap.timestamps_out_of_order += disorder
+        if cap.first_ts is None:
+            cap.first_ts = int(tss[0])
+        # the latest timestamp before each packet, and which are out of order
+        latest = np.maximum.accumulate(tss)
+        np.maximum(latest, self._last_ts, out=latest)
+        before = np.empty_like(latest)
+        before[0] = self._last_ts
+        before[1:] = latest[:-1]
+        disorder = tss < before
+        if "vihl" in layout.names:
+            thl = (h["doff"].astype(np.int64) >> 4) << 2
+            wire = h["total"].astype(np.int64) - 20 - thl
+            pstart = _IP_OFFSET[linktype] + 36 + thl  # from the record's start
+            fast = (
+                (caplens >= width - 16)
+                & (h["etype"] == 0x0800)
+                & (h["vihl"] == 0x45)
+                & (h["proto"] == 6)
+                & ((h["frag"] & 0x3FFF) == 0)
+                & ((h["flags"] & 7) == 0)
+                & (thl >= 20)
+                & (wire >= 0)
+                & (pstart + wire <= caplens + 16)
+            )
+            if self.shard is not None:
+                k, shards = self.shard
+                ports = (h["sport"] ^ h["dport"]).astype(np.int64)
+                theirs = fast & ((ports * 2654435761 >> 16) % shards != k)
+                fast &= ~theirs
+            else:
+                theirs = None
+        else:
+            fast = theirs = thl = wire = pstart = None
+        # packets after which the sweep runs
+        since = self._since_sweep
+        first_sweep = SWEEP_EVERY - since - 1
+        sweeps = range(first_sweep, count, SWEEP_EVERY)
+        if theirs is not None:
+            visit = ~theirs
+            visit[first_sweep::SWEEP_EVERY] = True
+            order = np.flatnonzero(visit)
+        else:
+            order = np.arange(count)
+        # 3. in order
+        g0 = cap.packets
+        slow = self.packet
+        flows_get = self.flows.get
+        taken = []  # the packets the general path took
+        next_sweep = sweeps[0] if sweeps else count
+        cols = [order.tolist(), tss[order].tolist()]
+        if fast is not None:
+            ip = at[order] + _IP_OFFSET[linktype] + 16
+            cols += [
+                fast[order].tolist(),
+                ip.tolist(),
+                h["seq"][order].tolist(),
+                h["ack"][order].tolist(),
+                h["flags"][order].tolist(),
+                wire[order].tolist(),
+                (at[order] + pstart[order]).tolist(),
+            ]
+        else:
+            cols += [[False] * len(order)] + [[0] * len(order)] * 6
+        for i, ts, inline, ip, seq, ack, flags, wire, pstart in zip(*cols, strict=True):
+            if inline:
+                ent = flows_get(buf[ip + 12 : ip + 24])
+                if ent is not None and ent is not OTHER_SHARD:
+                    conn, idx, r, peer, st, tsil, ctsil, psil, cpsil = ent
+                    if not r.started or (
+                        (r.next_seq != seq or r.pending)
+                        if wire
+                        else (seq + 1) & 0xFFFFFFFF == r.next_seq  # a keep-alive
+                    ):
+                        inline = False  # for the general path
+                    else:
+                        st.packets += 1
+                        st.last_ts = ts
+                        # silences (Silence.mark, inlined); the connection's
+                        # TCP silence doubles as its last packet time
+                        last = tsil.last
+                        if ts > last:
+                            if ts - last > tsil.longest:
+                                tsil.longest = ts - last
+                                tsil.since = last
+                            tsil.last = ts
+                        last = ctsil.last
+                        if ts > last:
+                            if ts - last > ctsil.longest:
+                                ctsil.longest = ts - last
+                                ctsil.since = last
+                            ctsil.last = ts
+                            conn.last = ts  # always equal to ctsil.last
+                        if wire:
+                            st.bytes += wire
+                            last = psil.last
+                            if ts > last:
+                                if ts - last > psil.longest:
+                                    psil.longest = ts - last
+                                    psil.since = last
+                                psil.last = ts
+                            last = cpsil.last
+                            if ts > last:
+                                if ts - last > cpsil.longest:
+                                    cpsil.longest = ts - last
+                                    cpsil.since = last
+                                cpsil.last = ts
+                        if flags & ACK and peer.started:
+                            if peer.pending:
+                                peer.ack(ack, ts)
+                            else:
+                                last = peer.acked
+                                if last is None or (ack - last) & 0xFFFFFFFF < HALF:
+                                    peer.acked = ack
+                        if wire:  # Reassembler.segment's in-order case
+                            r.next_seq = (seq + wire) & 0xFFFFFFFF
+                            r.offset += wire
+                            r.sink.data(buf[pstart : pstart + wire], ts)
+                else:
+                    inline = False
+            elif theirs is not None and theirs[i]:
+                inline = True  # only counted: visited for its sweep
+            if not inline:
+                # the general path sees the counts as they are at this packet
+                cap.packets = g0 + i
+                self._last_ts = int(before[i])
+                self._since_sweep = (since + i) % SWEEP_EVERY
+                start = starts[i] + 16
+                slow(ts, linktype, buf[start : start + int(caplens[i])], int(origlens[i]))
+                taken.append(i)
+            elif i == next_sweep:
+                cap.packets = g0 + i + 1
+                self._last_ts = int(latest[i])
+                self.sweep(ts)
+            if i >= next_sweep:
+                next_sweep += SWEEP_EVERY
+        # the counts of the packets not taken by the general path
+        counted = np.ones(count, dtype=bool)
+        counted[taken] = False
+        cap.packets = g0 + count
+        cap.bytes += int(origlens[counted].sum())
+        cap.tcp_packets += count - len(taken)
+        cap.timestamps_out_of_order += int(disorder[counted].sum())
+        self._last_ts = int(latest[-1])
+        self._since_sweep = (since + count) % SWEEP_EVERY
+        return pos
 
     def new_conn(self, ts: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
         key = src + dst + _PORTS(sport, dport)
