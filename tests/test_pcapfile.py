@@ -719,3 +719,72 @@ def test_mutated_captures_never_raise_past_construction(tmp_path_factory, base, 
                 assert len(data) <= len(b)
     except CaptureError as exc:  # only a pcap file header cut short may raise here
         assert "header cut short" in str(exc)
+        return
+    if r.format == "pcap":  # the bulk reading (mapped) finds the same records and damage
+        assert read_bulk(p) == (list(PacketReader(p)), r.damage, r.offset)
+
+
+# -- bulk reading (read_pcap), over the mapped file ---------------------------
+
+
+def read_bulk(path: Path, mapped: bool = True) -> tuple[list, str | None, int]:
+    """Records, damage and offset as ``read_pcap`` hands them over, to a
+    consumer walking the records as the analyzer's does."""
+    out: list[tuple[int, int, bytes, int]] = []
+    if mapped:
+        r = PacketReader(path)
+    else:
+        r = PacketReader.from_file(open(path, "rb"), str(path))
+
+    def consume(buf: bytes, pos: int, n: int) -> int:
+        rec = r.record.unpack_from
+        while pos + 16 <= n:
+            sec, frac, caplen, orig = rec(buf, pos)
+            if caplen > r.max_caplen or pos + 16 + caplen > n:
+                break
+            data = bytes(buf[pos + 16 : pos + 16 + caplen])
+            out.append((sec * 10**9 + frac * r.ts_mult, r.link_types[0], data, orig))
+            pos += 16 + caplen
+        return pos
+
+    with r:
+        assert (r._mapped() is not None) == mapped
+        r.read_pcap(consume)
+    return out, r.damage, r.offset
+
+
+def _cases() -> dict[str, bytes]:
+    raw, data = three_records()
+    second = 24 + 16 + len(data[0])
+    corrupt = bytearray(raw)
+    struct.pack_into("<I", corrupt, second + 8, 0x7FFF0000)
+    # records of 1.5 MB with a snaplen allowing them: wider than a window
+    big = build_pcap(
+        [(T0 * 10**9 + i, bytes([i]) * 1_500_000) for i in range(3)], snaplen=4 << 20
+    )
+    many = build_pcap([(T0 * 10**9 + i, d) for i, d in enumerate(payloads(40000, 3, 40))])
+    return {
+        "clean": raw,
+        "cut": raw[:-10],
+        "cut in a header": raw[: len(raw) - len(data[2]) - 9],
+        "corrupt": bytes(corrupt),
+        "header only": raw[:24],
+        "big records": big,
+        "big records, cut": big[:-1000],
+        "many windows": many,
+        "many windows, cut": many[:-7],
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_bulk_reading_of_a_mapped_file(tmp_path, case):
+    """read_pcap over the mapped file and over chunks read from the file
+    object agree with iteration: records, damage and offset."""
+    path = write(tmp_path, "c.pcap", _cases()[case])
+    pkts, r = read_all(path)
+    expected = (pkts, r.damage, r.offset)
+    assert read_bulk(path, mapped=True) == expected
+    assert read_bulk(path, mapped=False) == expected
+    if case != "header only":
+        assert pkts
+    assert (r.damage is None) == (case in ("clean", "header only", "big records", "many windows"))
