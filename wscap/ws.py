@@ -162,6 +162,18 @@ class WsDirection:
         # first header byte of a whole message, unfragmented and uncompressed
         # (FIN + opcode), and the mask bit a well-behaved sender sets
         self.mask_bit = 0x80 if is_client else 0
+        # what the fast path of data() reads, in one tuple (none of it changes)
+        self.constants = (
+            self.side,
+            self.mask_bit,
+            self.inflater,
+            store,
+            store.keep_frames,
+            store.keep_messages,
+            self.hb,
+            conn_id,
+            self.dir_bit,
+        )
         # the message being assembled
         self.msg_open = False
         self.msg_binary = False
@@ -192,30 +204,32 @@ class WsDirection:
         is the reference for it.  At the first frame of another kind, a
         frame not complete in ``data``, or anything that breaks a rule, the
         rest goes to the general path.  Bytes inside the payload of a frame
-        whose content nobody reads (uncompressed binary) are only counted.
+        go to :meth:`frame_data` without the parser, or, when nobody reads
+        its content (uncompressed binary), are only counted.
         """
         p = self.parser
-        side = self.side
         rem = p._remaining
         if rem:
-            if not p._want and len(data) < rem:  # inside a payload nobody reads
-                p._remaining = rem - len(data)
+            n = len(data)
+            if n < rem:  # inside a payload: FrameParser.feed's case, inlined
+                if p._want:  # read: unmasked and handed over
+                    cur = p._cur
+                    if cur.masked:
+                        data = unmask(data, cur.mask, p._mpos)
+                        p._mpos += n
+                    self.frame_data(cur, data)
+                p._remaining = rem - n  # (nobody reads it: only counted)
                 return
             p.feed(data, ts)
             return
+        side, mask_bit, inflater, store, keep_frames, keep_messages, hb, conn_id, dir_bit = (
+            self.constants
+        )
         if p._buf or p._state or self.msg_open or side.close_ts is not None:
             p.feed(data, ts)
             return
         n = len(data)
         i = 0
-        mask_bit = self.mask_bit
-        inflater = self.inflater
-        store = self.store
-        keep_frames = store.keep_frames
-        keep_messages = store.keep_messages
-        hb = self.hb
-        conn_id = self.conn_id
-        dir_bit = self.dir_bit
         frames = messages = payload = 0
         data_frames = False
         want = None
