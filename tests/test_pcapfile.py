@@ -21,7 +21,7 @@ from helpers_packets import build_pcap, build_pcapng, pcapng_epb, tcp_conversati
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wscap import CaptureError
+from wscap import CaptureError, pcapfile
 from wscap.pcapfile import PacketReader
 
 T0 = 1_700_000_000  # seconds
@@ -758,7 +758,7 @@ def _cases() -> dict[str, bytes]:
     second = 24 + 16 + len(data[0])
     corrupt = bytearray(raw)
     struct.pack_into("<I", corrupt, second + 8, 0x7FFF0000)
-    # records of 1.5 MB with a snaplen allowing them: wider than a window
+    # records of 1.5 MB with a snaplen allowing them: wider than a window or a chunk
     big = build_pcap(
         [(T0 * 10**9 + i, bytes([i]) * 1_500_000) for i in range(3)], snaplen=4 << 20
     )
@@ -777,9 +777,11 @@ def _cases() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case", list(_cases()))
-def test_bulk_reading_of_a_mapped_file(tmp_path, case):
+def test_bulk_reading_of_a_mapped_file(tmp_path, case, monkeypatch):
     """read_pcap over the mapped file and over chunks read from the file
-    object agree with iteration: records, damage and offset."""
+    object agree with iteration: records, damage and offset (with mapped
+    windows of 64 KiB: many of them, and records wider than one)."""
+    monkeypatch.setattr(pcapfile, "WINDOW", 1 << 16)
     path = write(tmp_path, "c.pcap", _cases()[case])
     pkts, r = read_all(path)
     expected = (pkts, r.damage, r.offset)
