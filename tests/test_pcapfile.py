@@ -759,9 +759,7 @@ def _cases() -> dict[str, bytes]:
     corrupt = bytearray(raw)
     struct.pack_into("<I", corrupt, second + 8, 0x7FFF0000)
     # records of 1.5 MB with a snaplen allowing them: wider than a window or a chunk
-    big = build_pcap(
-        [(T0 * 10**9 + i, bytes([i]) * 1_500_000) for i in range(3)], snaplen=4 << 20
-    )
+    big = build_pcap([(T0 * 10**9 + i, bytes([i]) * 1_500_000) for i in range(3)], snaplen=4 << 20)
     many = build_pcap([(T0 * 10**9 + i, d) for i, d in enumerate(payloads(40000, 3, 40))])
     return {
         "clean": raw,
