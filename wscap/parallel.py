@@ -2,10 +2,12 @@
 connections, merged into the model one process would have built.
 
 Every process reads the whole capture (reading and decoding headers is the
-cheap part of the work) and analyses only the connections of its shard,
-chosen by their ports (:func:`~wscap.analyzer.shard_of`), while counting
-every packet in the capture summary; Zeek clusters split traffic among
-workers by flow in the same way.  The merge renumbers the connections in the
+cheap part of the work: a plain pcap file is memory-mapped, and the other
+shards' packets are decoded and counted by numpy, in bulk, never one by one
+in Python) and analyses only the connections of its shard, chosen by their
+ports (:func:`~wscap.analyzer.shard_of`), while counting every packet in
+the capture summary; Zeek clusters split traffic among workers by flow in
+the same way.  The merge renumbers the connections in the
 order they were opened in the capture and puts every list of records in
 the model's canonical order (:func:`~wscap.analyzer.canonical_order`), so
 the result does not depend on the number of processes: the tests require
