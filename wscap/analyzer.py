@@ -937,9 +937,9 @@ class Analyzer:
         before[1:] = latest[:-1]
         disorder = tss < before
         if "vihl" in layout.names:
-            thl = (h["doff"].astype(np.int64) >> 4) << 2
-            wire = h["total"].astype(np.int64) - 20 - thl
-            pstart = _IP_OFFSET[linktype] + 36 + thl  # from the record's start
+            thls = (h["doff"].astype(np.int64) >> 4) << 2
+            wires = h["total"].astype(np.int64) - 20 - thls
+            pstarts = _IP_OFFSET[linktype] + 36 + thls  # from the record's start
             fast = (
                 (caplens >= width - 16)
                 & (h["etype"] == 0x0800)
@@ -947,9 +947,9 @@ class Analyzer:
                 & (h["proto"] == 6)
                 & ((h["frag"] & 0x3FFF) == 0)
                 & ((h["flags"] & 7) == 0)
-                & (thl >= 20)
-                & (wire >= 0)
-                & (pstart + wire <= caplens + 16)
+                & (thls >= 20)
+                & (wires >= 0)
+                & (pstarts + wires <= caplens + 16)
             )
             if self.shard is not None:
                 k, shards = self.shard
@@ -959,7 +959,7 @@ class Analyzer:
             else:
                 theirs = None
         else:
-            fast = theirs = thl = wire = pstart = None
+            fast = theirs = wires = pstarts = None
         # packets after which the sweep runs
         since = self._since_sweep
         first_sweep = SWEEP_EVERY - since - 1
@@ -978,15 +978,15 @@ class Analyzer:
         next_sweep = sweeps[0] if sweeps else count
         cols = [order.tolist(), tss[order].tolist()]
         if fast is not None:
-            ip = at[order] + _IP_OFFSET[linktype] + 16
+            ips = at[order] + _IP_OFFSET[linktype] + 16
             cols += [
                 fast[order].tolist(),
-                ip.tolist(),
+                ips.tolist(),
                 h["seq"][order].tolist(),
                 h["ack"][order].tolist(),
                 h["flags"][order].tolist(),
-                wire[order].tolist(),
-                (at[order] + pstart[order]).tolist(),
+                wires[order].tolist(),
+                (at[order] + pstarts[order]).tolist(),
             ]
         else:
             cols += [[False] * len(order)] + [[0] * len(order)] * 6
