@@ -788,3 +788,30 @@ def test_bulk_reading_of_a_mapped_file(tmp_path, case, monkeypatch):
     if case != "header only":
         assert pkts
     assert (r.damage is None) == (case in ("clean", "header only", "big records", "many windows"))
+
+
+def test_a_mapped_file_cut_shorter_while_read_is_damage(tmp_path, monkeypatch):
+    """A file truncated between two windows (a tcpdump -W ring buffer
+    wrapping around onto it) is damage, reported before any page past its
+    new end is touched (which would kill the process with SIGBUS)."""
+    monkeypatch.setattr(pcapfile, "WINDOW", 1 << 16)
+    raw = build_pcap([(T0 * 10**9 + i, d) for i, d in enumerate(payloads(20000, 5, 40))])
+    path = write(tmp_path, "ring.pcap", raw)
+    windows = []
+
+    def consume(buf: bytes, pos: int, n: int) -> int:
+        windows.append((pos, n))
+        rec = r.record.unpack_from
+        while pos + 16 <= n and pos + 16 + rec(buf, pos)[2] <= n:
+            pos += 16 + rec(buf, pos)[2]
+        if len(windows) == 3:
+            os.truncate(path, 1000)
+        return pos
+
+    r = PacketReader(path)
+    with r:
+        assert r._mapped() is not None
+        r.read_pcap(consume)
+    assert len(windows) == 3 and windows[-1][1] < len(raw)
+    assert r.damage == f"the file shrank to 1000 bytes while being read, at byte {r.offset}"
+    assert r.offset > 3 * 60000

@@ -370,8 +370,8 @@ class PacketReader:
         from the page cache, none to join a chunk to the rest of the last
         one): 0.6 s instead of 0.95 s for a 1 GB capture.  A file cut
         shorter while it is read (a ring buffer of tcpdump -W wrapping
-        around) would end the process with SIGBUS; a file that grows is
-        read as it was when opened.
+        around) is damage, found between windows (:meth:`_shrunk`); a
+        file that grows is read as it was when opened.
         """
         if self.path is None or self._src.compressed or self._src.copies:
             return None
@@ -395,9 +395,12 @@ class PacketReader:
         size = len(mm)
         unpack_rec = self.record.unpack_from
         limit = self.max_caplen
+        fd = self._file.fileno()
         pos = 24
         released = 0
         while pos + 16 <= size:
+            if self._shrunk(fd, size, pos):
+                return
             caplen = unpack_rec(mm, pos)[2]
             if caplen > limit:
                 self._corrupt_record(pos, caplen)
@@ -412,12 +415,27 @@ class PacketReader:
                 mm.madvise(mmap.MADV_DONTNEED, released, drop - released)
                 released = drop
         self.offset = pos
+        if self._shrunk(fd, size, pos):
+            return
         if pos + 16 <= size:
             caplen = unpack_rec(mm, pos)[2]
             if caplen > limit:
                 self._corrupt_record(pos, caplen)
                 return
         self._end_of_input("record", 0, pos, size)
+
+    def _shrunk(self, fd: int, size: int, pos: int) -> bool:
+        """Has the mapped file been cut shorter than ``size`` (a tcpdump -W
+        ring buffer wrapping around onto it)?  Then it is damage, found
+        before any page past the new end is touched: that would end the
+        process with SIGBUS.  Checked before each window, so only a cut in
+        the time one window takes to analyse can still do that."""
+        now = os.fstat(fd).st_size
+        if now >= size:
+            return False
+        self.offset = pos
+        self.damage = f"the file shrank to {now} bytes while being read, at byte {pos}"
+        return True
 
     # -- pcapng -------------------------------------------------------------
 
