@@ -408,20 +408,12 @@ class PacketReader:
             end = min(pos + max(WINDOW, 16 + caplen), size)
             new = consume(mm, pos, end)  # type: ignore[arg-type]
             if new == pos:
-                break  # the record at pos is cut short, or corrupt
+                break  # the record at pos (its length checked above) is cut short
             pos = new
             drop = pos & ~0xFFFFF
             if drop > released and hasattr(mm, "madvise"):
                 mm.madvise(mmap.MADV_DONTNEED, released, drop - released)
                 released = drop
-        self.offset = pos
-        if self._shrunk(fd, size, pos):
-            return
-        if pos + 16 <= size:
-            caplen = unpack_rec(mm, pos)[2]
-            if caplen > limit:
-                self._corrupt_record(pos, caplen)
-                return
         self._end_of_input("record", 0, pos, size)
 
     def _shrunk(self, fd: int, size: int, pos: int) -> bool:
