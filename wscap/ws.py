@@ -315,26 +315,11 @@ class WsDirection:
                     side.pongs += 1
                     if hb is not None:
                         hb.pong(self.direction, ts, body)
-                if keep_frames:
-                    f = store.frames
-                    f.conn_id.append(conn_id)
-                    f.ts.append(ts)
-                    f.ts_end.append(ts)
-                    f.flags.append(dir_bit | 2 | (mask_bit >> 2))
-                    f.opcode.append(b0 & 0x0F)
-                    f.payload_len.append(ln)
-                    f.close_code.append(-1)
-                    f.violation.append(0)
-                frames += 1
-                i = end
-                continue
+                size = -1  # not a message
             else:
                 break
-            # a whole message: its frame and message rows
+            # the frame's row; a whole message's too
             frames += 1
-            messages += 1
-            payload += size
-            data_frames = True
             if keep_frames:
                 f = store.frames
                 f.conn_id.append(conn_id)
@@ -345,6 +330,12 @@ class WsDirection:
                 f.payload_len.append(ln)
                 f.close_code.append(-1)
                 f.violation.append(0)
+            i = end
+            if size < 0:
+                continue
+            messages += 1
+            payload += size
+            data_frames = True
             if keep_messages:
                 m = store.messages
                 m.conn_id.append(conn_id)
@@ -354,7 +345,6 @@ class WsDirection:
                 m.fragments.append(1)
                 m.wire_bytes.append(ln)
                 m.payload_bytes.append(size)
-            i = end
         if frames:
             p.frames += frames
             if want is not None:
