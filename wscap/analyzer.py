@@ -213,7 +213,6 @@ class Conn:
         "client_idx",
         "roles_from",
         "start",
-        "last",
         "act",
         "tcp_sil",
         "pay_sil",
@@ -238,7 +237,6 @@ class Conn:
         self.client_idx: int | None = None
         self.roles_from = ""
         self.start = ts
-        self.last = ts
         self.act = activity()  # both directions
         for trackers in (self.act, self.dirs[0].stats.activity, self.dirs[1].stats.activity):
             for tracker in trackers.values():
@@ -254,6 +252,12 @@ class Conn:
         self.ws_hs: Handshake | None = None
         self.http_requests = 0
         self.done = False
+
+    @property
+    def last(self) -> int:
+        """Time of the connection's latest packet: where its TCP silence
+        (both directions) was last marked."""
+        return self.tcp_sil.last  # type: ignore[return-value]
 
     # -- TCP ----------------------------------------------------------------
 
@@ -280,8 +284,6 @@ class Conn:
         if st.first_ts is None:
             st.first_ts = ts
         st.last_ts = ts
-        if ts > self.last:
-            self.last = ts
         d.tcp_sil.mark(ts)
         self.tcp_sil.mark(ts)
         r = d.reasm
@@ -990,7 +992,7 @@ class Analyzer:
             if inline:
                 ent = flows_get(buf[ip + 12 : ip + 24])
                 if ent is not None and ent is not OTHER_SHARD:
-                    conn, idx, r, peer, st, tsil, ctsil, psil, cpsil = ent
+                    _conn, _side, r, peer, st, tsil, ctsil, psil, cpsil = ent
                     if not r.started or (
                         (r.next_seq != seq or r.pending)
                         if wire
@@ -1000,8 +1002,7 @@ class Analyzer:
                     else:
                         st.packets += 1
                         st.last_ts = ts
-                        # silences (Silence.mark, inlined); the connection's
-                        # TCP silence doubles as its last packet time
+                        # silences (Silence.mark, inlined)
                         last = tsil.last
                         if ts > last:
                             if ts - last > tsil.longest:
@@ -1014,7 +1015,6 @@ class Analyzer:
                                 ctsil.longest = ts - last
                                 ctsil.since = last
                             ctsil.last = ts
-                            conn.last = ts  # always equal to ctsil.last
                         if wire:
                             st.bytes += wire
                             last = psil.last
