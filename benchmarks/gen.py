@@ -72,6 +72,17 @@ U16, U64 = struct.Struct("!H"), struct.Struct("!Q")
 FRAME_HDR16 = struct.Struct("!BBH")
 FRAME_HDR64 = struct.Struct("!BBQ")
 
+# Traffic mixes: the weights of the connection profiles (ticker, chat, rpc, bulk, idle) and
+# the share of WebSocket connections that stay open until the capture ends (the others live
+# from 5 s to an hour).
+# - "default": many short connections and small frames, the harder case per byte;
+# - "reference": fitted to the capture issue 5 set its targets on (per GiB: 2.05 M packets,
+#   337 WebSocket connections, 861 k frames): long-lived connections, more bulk transfers.
+MIXES = {
+    "default": ((30, 25, 20, 10, 15), 0.0),
+    "reference": ((22, 20, 20, 28, 10), 0.9),
+}
+
 SERVERS = [  # (ip, mac, ports)
     ("192.168.10.11", b"\x02\x42\xc0\xa8\x0a\x0b", (80, 80, 8080)),
     ("192.168.10.12", b"\x02\x42\xc0\xa8\x0a\x0c", (80, 8080, 8080)),
@@ -199,8 +210,10 @@ class Generator_:
     """Event-driven traffic simulator writing a pcap file in timestamp order."""
 
     def __init__(self, out_path: str, seed: int, size: int | None, packets: int | None,
-                 concurrency: int) -> None:
+                 concurrency: int, mix: str = "default") -> None:
         self.rng = random.Random(seed)
+        self.mix = mix
+        self.profile_weights, self.long_lived = MIXES[mix]
         self.seed = seed
         self.out_path = out_path
         self.target_size = size
@@ -655,7 +668,7 @@ class Generator_:
             self.tcp_fin(self.now + 20, c, S2C)
             return
         c.profile = rng.choices(("ticker", "chat", "rpc", "bulk", "idle"),
-                                (30, 25, 20, 10, 15))[0]
+                                self.profile_weights)[0]
         c.pinger = S2C if rng.random() < 0.7 else C2S
         resp = self.upgrade_response(c, key)
         client_first = c.profile in ("ticker", "rpc", "chat")
@@ -889,7 +902,9 @@ class Generator_:
                 ramp = self.now - START_US < 10 * US
                 c = self.new_conn("ws")
                 r = rng.random()
-                if r < 0.25:
+                if self.long_lived and rng.random() < self.long_lived:
+                    life = 1 << 62  # open until the capture ends
+                elif r < 0.25:
                     life = int(rng.uniform(5, 60) * US)
                 elif r < 0.75:
                     life = int(rng.uniform(60, 600) * US)
@@ -973,7 +988,7 @@ class Generator_:
             "generator": {"name": "benchmarks/gen.py", "version": GENERATOR_VERSION,
                           "seed": self.seed, "target_size": self.target_size,
                           "target_packets": self.target_packets,
-                          "concurrency": self.concurrency, "seconds": round(elapsed, 2),
+                          "concurrency": self.concurrency, "mix": self.mix, "seconds": round(elapsed, 2),
                           "non_http_ports": list(NON_HTTP_DEFAULT_PORTS)},
             "file": os.path.basename(self.out_path),
             "bytes": size,
@@ -1078,6 +1093,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=300,
                     help="WebSocket connections kept open at once (default 300)")
+    ap.add_argument("--mix", choices=sorted(MIXES), default="default",
+                    help="traffic mix (default: many short connections, small frames; "
+                    "reference: the capture issue 5's targets were measured on)")
     ap.add_argument("-o", "--output", help="output .pcap (default benchmarks/data/ws-SIZE-sSEED)")
     ap.add_argument("--check", action="store_true", help="verify the file afterwards (dpkt)")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -1086,9 +1104,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give --size or --packets")
     size = parse_size(args.size) if args.size else None
     label = args.size.upper() if args.size else f"{args.packets}p"
+    suffix = "" if args.mix == "default" else f"-{args.mix}"
     out = args.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                                      f"ws-{label}-s{args.seed}.pcap")
-    gen = Generator_(out, args.seed, size, args.packets, args.concurrency)
+                                      f"ws-{label}-s{args.seed}{suffix}.pcap")
+    gen = Generator_(out, args.seed, size, args.packets, args.concurrency, args.mix)
     truth = gen.run(progress=not args.quiet)
     secs = truth["generator"]["seconds"]
     print(f"{out}: {truth['bytes']:,} bytes, {truth['packets']:,} packets, "
