@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-from test_fastpath import BUNDLED, PUBLIC, ROOT, generated, model
+from test_fastpath import BUNDLED, PUBLIC, ROOT, generated, model, plain_model
 
+from wscap import pcapfile
 from wscap.analyzer import analyze_shard, shard_of
-from wscap.pcapfile import PacketReader
+from wscap.parallel import analyze_sharded
+from wscap.pcapfile import PacketReader, SharedWindows
 
 
 def assert_same_sharded(path: Path, jobs: int, **kw: object) -> dict[str, object]:
@@ -90,3 +95,89 @@ def test_unsupported_link_type_is_one_error(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "unsupported link type 147" in r.stderr
+
+
+# -- a stream (a pipe): the parent's windows, shared ---------------------------
+
+
+def stream_model(raw: bytes, tmp_path: Path, jobs: int) -> dict[str, object]:
+    """The model of the capture ``raw`` read as a stream, as from a pipe
+    (the reader has no path to open again), by ``jobs`` processes."""
+    p = tmp_path / "stream"
+    p.write_bytes(raw)
+    reader = PacketReader.from_file(open(p, "rb"), "<stdin>")
+    options = {"keep_frames": True, "fast": True}
+    a = analyze_sharded(reader, jobs, options) if jobs > 1 else analyze_shard(reader, options)[0]
+    m = plain_model(a)
+    m["capture"].pop("path")  # type: ignore[attr-defined]
+    return m
+
+
+def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows of 64 KiB in two slots: the parent waits for the others often."""
+    monkeypatch.setattr(pcapfile, "WINDOW", 1 << 16)
+    monkeypatch.setattr(SharedWindows, "SLOTS", 2)
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_stream_windows_are_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int):
+    """A pcap stream read by several processes from the parent's shared
+    windows gives the model of one process reading the file."""
+    small_windows(monkeypatch)
+    path = generated(tmp_path, 15000, 3)
+    raw = path.read_bytes()
+    expected = model(path, jobs=1)
+    expected["capture"].pop("path")  # type: ignore[attr-defined]
+    expected["capture"]["format"] = "pcap"  # type: ignore[index]
+    assert stream_model(raw, tmp_path, jobs) == expected
+    expected["capture"]["format"] = "pcap.gz"  # type: ignore[index]
+    assert stream_model(gzip.compress(raw, 1), tmp_path, jobs) == expected
+
+
+@pytest.mark.parametrize("how", ["cut", "gzip damaged"])
+def test_damaged_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Damage in a stream: the shared windows stop where one process stops."""
+    small_windows(monkeypatch)
+    raw = generated(tmp_path, 8000, 5).read_bytes()
+    if how == "cut":
+        raw = raw[: len(raw) * 2 // 3 + 5]
+    else:
+        packed = bytearray(gzip.compress(raw, 1))
+        packed[len(packed) // 2 : len(packed) // 2 + 64] = bytes(64)
+        raw = bytes(packed)
+    alone = stream_model(raw, tmp_path, 1)
+    assert alone["capture"]["damage"]  # type: ignore[index]
+    assert alone["capture"]["packets"] > 1000  # type: ignore[index]
+    assert stream_model(raw, tmp_path, 2) == alone
+
+
+def test_a_reader_that_ends_early_is_not_waited_for() -> None:
+    """When a reading process ends (an error), the writer goes on: the
+    parent then reports the error instead of hanging."""
+    shared = SharedWindows(64, 1)
+    ctx = multiprocessing.get_context("fork")
+    seen = ctx.SimpleQueue()
+
+    def reader() -> None:
+        shared.enter_reader(0)
+        for start, end in shared.windows(0):
+            seen.put(bytes(shared.memory[start:end]))
+            os._exit(0)  # gone after its first window
+
+    proc = ctx.Process(target=reader)
+    proc.start()
+    shared.forked()
+
+    def write() -> None:
+        for i in range(3 * SharedWindows.SLOTS):
+            at = shared.acquire()
+            shared.memory[at : at + 5] = b"w%04d" % i
+            shared.publish(at, at + 5)
+        shared.close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    writer.join(10)
+    proc.join(10)
+    assert not writer.is_alive(), "the writer waits for a reader that has ended"
+    assert seen.get() == b"w0000"

@@ -13,9 +13,11 @@ the model's canonical order (:func:`~wscap.analyzer.canonical_order`), so
 the result does not depend on the number of processes: the tests require
 it to be equal, value for value, to a one-process analysis.
 
-A regular file is opened by every process.  Standard input is read once,
-by the parent, which passes on each chunk (decompressed) to the other
-processes through pipes.
+A regular file is opened by every process.  Standard input (or another
+stream) is read once, by the parent.  A pcap stream's records reach the
+other processes in the windows the parent reads them into, in shared memory
+(:class:`~wscap.pcapfile.SharedWindows`); a pcapng stream's bytes
+(decompressed) are copied to them through pipes.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .analyzer import analyze_shard, canonical_order
-from .pcapfile import CHUNK, PacketReader
+from .pcapfile import CHUNK, PacketReader, SharedWindows
 from .ws import Store
 
 # Smaller regular files are analysed in one process: starting another one
@@ -72,27 +74,33 @@ def analyze_sharded(reader: PacketReader, jobs: int, options: dict[str, Any]) ->
     regular = path is not None and stat.S_ISREG(os.fstat(reader.fileno()).st_mode)
     children = []
     tees: list[BinaryIO] = []
+    shared = None
+    if not regular and reader.format in ("pcap", "pcap.gz") and options.get("fast", True):
+        shared = reader.share(jobs - 1)
     try:
         for k in range(1, jobs):
             results, sender = ctx.Pipe(duplex=False)
             tee_r = tee_w = -1
-            if not regular:
+            if not regular and shared is None:
                 tee_r, tee_w = os.pipe()
                 _widen(tee_w)
             # write ends the child must not hold open: its own pipe would never
             # end, nor would the pipes of the children forked before it
-            not_mine = [tee_w] + [t.fileno() for t in tees] if not regular else []
+            not_mine = [tee_w] + [t.fileno() for t in tees] if tee_w >= 0 else []
+            source = path if regular else (reader, shared) if shared is not None else None
             proc = ctx.Process(
                 target=_child,
-                args=(sender, path if regular else None, tee_r, not_mine, options, (k, jobs)),
+                args=(sender, source, tee_r, not_mine, options, (k, jobs)),
                 daemon=True,
             )
             proc.start()
             sender.close()
-            if not regular:
+            if tee_w >= 0:
                 os.close(tee_r)
                 tees.append(os.fdopen(tee_w, "wb"))
             children.append((proc, results))
+        if shared is not None:
+            shared.forked()
         if tees:
             reader.tee(tees)
         parts = [analyze_shard(reader, options, (0, jobs))]
@@ -107,6 +115,8 @@ def analyze_sharded(reader: PacketReader, jobs: int, options: dict[str, Any]) ->
                 parts.append(value)
                 proc.join()
     finally:
+        if shared is not None:
+            shared.close()
         for tee in tees:
             try:
                 tee.close()
@@ -149,17 +159,24 @@ def _widen(fd: int) -> None:
 
 def _child(
     sender: Any,
-    path: str | None,
+    source: str | tuple[PacketReader, SharedWindows] | None,
     tee_fd: int,
     not_mine: list[int],
     options: dict[str, Any],
     shard: tuple[int, int],
 ) -> None:
+    """Analyse ``shard`` of the capture: a file opened again by its path,
+    the parent's windows of a pcap stream (``source`` is the parent's reader,
+    as forked, and the windows), or the stream the parent copies to
+    ``tee_fd``; send back the result."""
     for fd in not_mine:
         os.close(fd)
     try:
-        if path is not None:
-            reader = PacketReader(path)
+        if isinstance(source, str):
+            reader = PacketReader(source)
+        elif source is not None:
+            reader, shared = source
+            reader.read_shared(shared, shard[0] - 1)
         else:
             reader = PacketReader.from_file(os.fdopen(tee_fd, "rb"), "<stdin>")
         sender.send(("ok", analyze_shard(reader, options, shard)))

@@ -63,6 +63,7 @@ class _Source:
         self._damage: str | None = None
         self.raw_bytes = 0
         self.copies: list[BinaryIO] = []  # where every chunk read is written too
+        self._back = b""  # put back by unread()
         first = self._read_raw()
         if first[:2] == GZIP_MAGIC:
             self._z = zlib.decompressobj(wbits=47)
@@ -100,10 +101,17 @@ class _Source:
     def read(self) -> bytes:
         """Next chunk of decompressed bytes, b'' at the end; also written to
         each of :attr:`copies`."""
+        if self._back:
+            data, self._back = self._back, b""
+            return data  # written to the copies already
         data = self._next()
         for out in self.copies:
             out.write(data)
         return data
+
+    def unread(self, data: bytes) -> None:
+        """Put back the end of the last chunk read: the next read returns it."""
+        self._back = data + self._back
 
     def _next(self) -> bytes:
         if self._pending:
@@ -141,6 +149,123 @@ def _salvage(z: zlib._Decompress, piece: bytes) -> bytes:
                     break
             break
     return b"".join(out)
+
+
+def window_room(max_caplen: int) -> int:
+    """Bytes a window of records may need: :data:`WINDOW`, and after it the
+    longest record the file allows (a window is filled until its first
+    record is whole)."""
+    return WINDOW + 16 + max_caplen
+
+
+_WINDOW_AT = struct.Struct("<qq")  # a window's start and end in the shared memory
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
+class SharedWindows:
+    """The windows of records of a pcap stream read by one process (the
+    writer) and analysed by it and by ``readers`` processes forked after
+    this is made, all from the same anonymous shared memory: the readers
+    copy nothing, unlike pipes, which cost the writer a copy into the pipe
+    and each reader one out of it.
+
+    The memory holds :attr:`SLOTS` windows of ``room`` bytes.  The writer
+    tells each reader where every window is through a pipe of its own
+    (:meth:`publish`); the reader answers a byte through another pipe when
+    it is done with it (:meth:`windows`), and a slot is written again only
+    when every reader still running is done with the window it held
+    (:meth:`acquire`).  The end of the windows is the end of the writer's
+    pipe (:meth:`close`); a reader that ends early (an error) closes its
+    answering pipe, and is no longer waited for.
+    """
+
+    SLOTS = 4
+
+    def __init__(self, room: int, readers: int) -> None:
+        self.room = room
+        # anonymous and shared (MAP_SHARED): forked processes see the writes
+        self.memory = mmap.mmap(-1, room * self.SLOTS)
+        self._to = [os.pipe() for _ in range(readers)]  # (read, write): windows
+        self._back = [os.pipe() for _ in range(readers)]  # (read, write): done
+        self._sent = 0
+        self._done = [0] * readers
+        self._live = [True] * readers
+        self._closed = False
+
+    # -- around the fork ----------------------------------------------------
+
+    def enter_reader(self, k: int) -> None:
+        """In reader ``k``, just forked: close every pipe end but its own
+        two, so that each pipe ends when the process holding it does."""
+        for j, ((to_r, to_w), (back_r, back_w)) in enumerate(
+            zip(self._to, self._back, strict=True)
+        ):
+            os.close(to_w)
+            os.close(back_r)
+            if j != k:
+                os.close(to_r)
+                os.close(back_w)
+
+    def forked(self) -> None:
+        """In the writer, once every reader is forked: close their ends."""
+        for (to_r, _), (_, back_w) in zip(self._to, self._back, strict=True):
+            os.close(to_r)
+            os.close(back_w)
+
+    # -- the writer ---------------------------------------------------------
+
+    def acquire(self) -> int:
+        """Offset of the slot for the next window, once every running reader
+        is done with the window it held."""
+        w = self._sent
+        for k, (back_r, _) in enumerate(self._back):
+            while self._live[k] and self._done[k] <= w - self.SLOTS:
+                got = os.read(back_r, 4096)
+                if not got:  # the reader ended
+                    self._live[k] = False
+                self._done[k] += len(got)
+        return (w % self.SLOTS) * self.room
+
+    def publish(self, start: int, end: int) -> None:
+        """The window ``memory[start:end]`` is written: to every reader."""
+        message = _WINDOW_AT.pack(start, end)
+        for k, (_, to_w) in enumerate(self._to):
+            if self._live[k]:
+                try:
+                    os.write(to_w, message)  # 16 bytes: never more than SLOTS unread
+                except BrokenPipeError:
+                    self._live[k] = False
+        self._sent += 1
+
+    def close(self) -> None:
+        """No more windows."""
+        if not self._closed:
+            self._closed = True
+            for _, to_w in self._to:
+                os.close(to_w)
+
+    # -- a reader -----------------------------------------------------------
+
+    def windows(self, k: int) -> Iterator[tuple[int, int]]:
+        """Reader ``k``'s windows, as (start, end) in :attr:`memory`, until
+        the writer has no more; each is given back when the next is asked
+        for."""
+        to_r, back_w = self._to[k][0], self._back[k][1]
+        while True:
+            message = _read_exactly(to_r, _WINDOW_AT.size)
+            if message is None:
+                return
+            yield _WINDOW_AT.unpack(message)
+            os.write(back_w, b".")
 
 
 def _open(path: str | os.PathLike[str]) -> tuple[BinaryIO, str]:
@@ -192,6 +317,29 @@ class PacketReader:
         each of ``outputs``: other processes reading the same pipe."""
         self._src.copies = outputs
 
+    def share(self, readers: int) -> SharedWindows:
+        """Read a pcap stream's file header now, and return the windows in
+        which :meth:`read_pcap` will hand over its records, shared with
+        ``readers`` processes to be forked next (each calls
+        :meth:`read_shared` in its copy of this reader)."""
+        if not self.format.startswith("pcap") or self.format.startswith("pcapng"):
+            raise ValueError("share needs a pcap capture")
+        try:
+            self._rest = self._pcap_header()
+        except _GzipDamage as exc:
+            self._rest = b""
+            self.damage = f"damaged gzip data after {self.offset} bytes: {exc}"
+            self.max_caplen = MAX_RECORD
+        self._shared = SharedWindows(window_room(self.max_caplen), readers)
+        return self._shared
+
+    def read_shared(self, shared: SharedWindows, k: int) -> None:
+        """In reader ``k`` of ``shared`` (a copy of the writer's reader,
+        forked): take the records from the windows, not from the input."""
+        shared.enter_reader(k)
+        self._shared = None
+        self._shared_reader = (shared, k)
+
     def _setup(self, f: BinaryIO, name: str) -> None:
         self._file, self.name = f, name
         try:
@@ -223,6 +371,9 @@ class PacketReader:
         self.link_types: list[int] = []
         self.snaplens: list[int] = []
         self.offset = 0  # bytes of (decompressed) capture consumed
+        self._rest: bytes | None = None  # read after the pcap file header, by share()
+        self._shared: SharedWindows | None = None  # the windows this process writes
+        self._shared_reader: tuple[SharedWindows, int] | None = None  # or reads
 
     def close(self) -> None:
         if self._file is not sys.stdin.buffer:
@@ -331,6 +482,11 @@ class PacketReader:
         """
         if self.format.startswith("pcapng"):
             raise ValueError("read_pcap needs a pcap file")
+        if self._shared_reader is not None:  # another process reads the input
+            shared, k = self._shared_reader
+            for start, end in shared.windows(k):
+                consume(shared.memory, start, end)  # type: ignore[arg-type]
+            return
         mapped = self._mapped()
         if mapped is not None:
             self._pcap_header()
@@ -343,23 +499,84 @@ class PacketReader:
                     pass
             return
         try:
-            buf = self._pcap_header()
-            unpack_rec = self.record.unpack_from
-            base = 24
-            while True:
-                n = len(buf)
-                pos = consume(buf, 0, n) if n else 0
-                if pos + 16 <= n:
-                    caplen = unpack_rec(buf, pos)[2]
-                    if caplen > self.max_caplen:
-                        self._corrupt_record(base + pos, caplen)
-                        return
-                refill = self._refill(buf, pos, base)
-                if refill is None:
-                    return
-                buf, base = refill
+            if self._rest is None:
+                rest = self._pcap_header()
+            elif self.damage is None:  # share() read the header
+                rest, self._rest = self._rest, None
+            else:  # share() found the gzip data damaged within the header
+                return
+            self._read_windows(rest, consume, self._shared)
         except _GzipDamage as exc:
             self.damage = f"damaged gzip data after {self.offset} bytes: {exc}"
+        finally:
+            if self._shared is not None:
+                self._shared.close()
+
+    def _read_windows(
+        self,
+        rest: bytes,
+        consume: Callable[[bytes, int, int], int],
+        shared: SharedWindows | None,
+    ) -> None:
+        """read_pcap over a stream (a pipe, gzip data): the records are
+        copied into a window of memory, about :data:`WINDOW` bytes at a time
+        (more for a longer record), after what the last window left
+        unread; ``rest`` is what came after the file header.  With
+        ``shared``, the windows are in its memory, where the processes it
+        was made for analyse them too."""
+        room = window_room(self.max_caplen)
+        memory = shared.memory if shared is not None else mmap.mmap(-1, room)
+        unpack_rec = self.record.unpack_from
+        limit = self.max_caplen
+        read = self._src.read
+        base = 24  # file offset of carry[0]
+        carry = b""  # the last window's unread end: less than a record
+        if rest:
+            self._src.unread(rest)
+        ended = False
+        damaged: str | None = None
+        while True:
+            at = shared.acquire() if shared is not None else 0
+            memory[at : at + len(carry)] = carry
+            n = len(carry)
+            want = WINDOW
+            while not ended:
+                if n >= 16:  # room for the first record, whole
+                    caplen = unpack_rec(memory, at)[2]
+                    if caplen <= limit:
+                        want = max(WINDOW, 16 + caplen)
+                if n >= want:
+                    break
+                try:
+                    more = read()
+                except _GzipDamage as exc:  # what came before it is analysed
+                    damaged = str(exc)
+                    more = b""
+                if not more:
+                    ended = True
+                    break
+                take = min(len(more), room - n)
+                memory[at + n : at + n + take] = more if take == len(more) else more[:take]
+                if take < len(more):
+                    self._src.unread(more[take:])
+                n += take
+            if shared is not None:
+                shared.publish(at, at + n)
+            pos = consume(memory, at, at + n) if n else at  # type: ignore[arg-type]
+            if pos + 16 <= at + n:
+                caplen = unpack_rec(memory, pos)[2]
+                if caplen > limit:
+                    self._corrupt_record(base + pos - at, caplen)
+                    return
+            if damaged is not None:
+                self.offset = base + pos - at
+                self.damage = f"damaged gzip data after {self.offset} bytes: {damaged}"
+                return
+            if ended:
+                self._end_of_input("record", base - at, pos, at + n)
+                return
+            carry = memory[pos : at + n]
+            base += pos - at
 
     def _mapped(self) -> mmap.mmap | None:
         """The whole file, memory-mapped, if it is a plain capture file opened
