@@ -109,6 +109,20 @@ class _Source:
             out.write(data)
         return data
 
+    def readinto(self, view: memoryview) -> int:
+        """Fill ``view`` with the next bytes, as far as the input goes; how
+        many.  Plain input is read straight into it, without a chunk."""
+        if self._back or self._pending or self._z is not None or self.copies:
+            data = self.read()
+            took = min(len(data), len(view))
+            view[:took] = data[:took] if took < len(data) else data
+            if took < len(data):
+                self.unread(data[took:])
+            return took
+        got = self._f.readinto(view) or 0  # type: ignore[attr-defined]
+        self.raw_bytes += got
+        return got
+
     def unread(self, data: bytes) -> None:
         """Put back the end of the last chunk read: the next read returns it."""
         self._back = data + self._back
@@ -526,9 +540,10 @@ class PacketReader:
         was made for analyse them too."""
         room = window_room(self.max_caplen)
         memory = shared.memory if shared is not None else mmap.mmap(-1, room)
+        view = memoryview(memory)
         unpack_rec = self.record.unpack_from
         limit = self.max_caplen
-        read = self._src.read
+        readinto = self._src.readinto
         base = 24  # file offset of carry[0]
         carry = b""  # the last window's unread end: less than a record
         if rest:
@@ -548,18 +563,14 @@ class PacketReader:
                 if n >= want:
                     break
                 try:
-                    more = read()
+                    got = readinto(view[at + n : at + want])
                 except _GzipDamage as exc:  # what came before it is analysed
                     damaged = str(exc)
-                    more = b""
-                if not more:
+                    got = 0
+                if not got:
                     ended = True
                     break
-                take = min(len(more), room - n)
-                memory[at + n : at + n + take] = more if take == len(more) else more[:take]
-                if take < len(more):
-                    self._src.unread(more[take:])
-                n += take
+                n += got
             if shared is not None:
                 shared.publish(at, at + n)
             pos = consume(memory, at, at + n) if n else at  # type: ignore[arg-type]
