@@ -5,10 +5,11 @@ from __future__ import annotations
 import struct
 import zlib
 
+import pytest
 from helpers_packets import ws_frame as encode
 from test_frames import MASK
 
-from wscap.deflate import DeflateParams, deflate_params, parse_extensions
+from wscap.deflate import PIECE, DeflateParams, Inflater, deflate_params, parse_extensions
 from wscap.model import Side
 from wscap.ws import Store, WsDirection
 
@@ -142,3 +143,38 @@ def test_client_masked_text_is_unmasked_before_checking():
     d, store = direction(is_client=True)
     d.data(encode(1, "grüße".encode(), mask=MASK), 0)
     assert messages(store) == [(1, 7, 7, TEXT_OK)]
+
+
+def _inflater_state(inf: Inflater) -> tuple[object, ...]:
+    return inf.produced, inf.capped_bytes, inf.error, inf.broken
+
+
+@pytest.mark.parametrize("no_context", [False, True])
+@pytest.mark.parametrize("cap", [64, PIECE, PIECE * 2, 1 << 24])
+def test_inflater_message_is_start_feed_end(no_context: bool, cap: int) -> None:
+    """Inflater.message (the fast path's one-piece message) gives the output
+    and leaves the state of start_message, feed and end_message, message
+    after message: small ones, one of more than a PIECE, one ending a DEFLATE stream
+    (BFINAL), empty ones, corrupt ones, and after a corrupt one."""
+    c = zlib.compressobj(wbits=-15)
+    texts = [b"hello" * 3, bytes(range(256)) * 300, b"", b"x" * (PIECE + 5000), b"tail"]
+    messages = []
+    for t in texts:
+        if no_context:
+            c = zlib.compressobj(wbits=-15)
+        messages.append((c.compress(t) + c.flush(zlib.Z_SYNC_FLUSH))[:-4])
+    messages.insert(2, b"\xff\xff\xff\xff")  # not DEFLATE
+    final = zlib.compressobj(wbits=-15)
+    messages.append(final.compress(b"last") + final.flush())  # BFINAL, then a new stream
+    messages.append(messages[0])  # after the stream's end
+    one, steps = Inflater(no_context, 15, cap), Inflater(no_context, 15, cap)
+    for m in messages:
+        for collect in (True, False):
+            got = one.message(m, collect)
+            out: list[bytes] = []
+            steps.start_message()
+            if m:
+                steps.feed(m, out.append if collect else None)
+            steps.end_message(out.append if collect else None)
+            assert b"".join(got) == b"".join(out)
+            assert _inflater_state(one) == _inflater_state(steps)

@@ -145,28 +145,23 @@ class Inflater:
 
         The common case (a decodable message whose output is far below the
         cap) takes one ``decompress`` call for the message and one for its
-        tail, without :meth:`feed`'s loop.  From the first call that leaves
-        input unconsumed, the rest goes through :meth:`feed`, as it would
-        have; a decoding error leaves the state :meth:`feed` leaves."""
+        tail, without :meth:`feed`'s loop.  If the first call leaves input
+        unconsumed (more than a piece of output), the rest goes through
+        :meth:`feed` and :meth:`end_message`, as it would have; a decoding
+        error leaves the state :meth:`feed` leaves."""
         out: list[bytes] = []
+        self.start_message()
         if self.broken or self.max_message < 2 * PIECE or not data:
             # (with room for two pieces, feed's min(PIECE, room) is PIECE)
             cb = out.append if collect else None
-            self.start_message()
             if data:
                 self.feed(data, cb)
             self.end_message(cb)
             return out
-        # start_message, for a context that is not broken
-        self.capped_bytes = 0
-        self.error = None
         z = self._z
-        if z.eof or self.no_context_takeover:
-            z = self._z = zlib.decompressobj(-self.window_bits)
         try:
             piece = z.decompress(data, PIECE)
         except zlib.error as exc:
-            self.produced = 0
             self.error = str(exc)
             self.broken = True
             return out
@@ -178,6 +173,10 @@ class Inflater:
             self.feed(z.unconsumed_tail, cb)
             self.end_message(cb)
             return out
+        # the tail: all of data is consumed, so what is left to come out is
+        # what zlib has already read of it (the match being copied, the few
+        # bytes of its bit buffer): kilobytes at most, far below PIECE, so
+        # one call takes it all and never leaves an unconsumed tail
         try:
             piece = z.decompress(TAIL, PIECE)
         except zlib.error as exc:
@@ -187,8 +186,6 @@ class Inflater:
         self.produced += len(piece)
         if collect and piece:
             out.append(piece)
-        if z.unconsumed_tail:
-            self.feed(z.unconsumed_tail, out.append if collect else None)
         return out
 
     def end_message(self, on_output: Callable[[bytes], None] | None) -> None:
