@@ -2,8 +2,9 @@
 
 One pass, no seeking, so a pipe works.  Records are parsed with
 ``struct.unpack_from`` over a chunk buffer (or, for the analyzer's bulk
-reading of a plain pcap file, over the memory-mapped file: see
-:meth:`PacketReader.read_pcap`) instead of dpkt's reader: dpkt's
+reading of a pcap capture, over the memory-mapped file or the windows a
+stream is read into: see :meth:`PacketReader.read_pcap`) instead of
+dpkt's reader: dpkt's
 ``pcap.Reader`` drops the original length (needed to see snaplen cuts) and
 builds an object per record, and its ``pcapng.Reader`` knows only the first
 interface's link type.  dpkt's writers are used in the tests to produce
@@ -594,9 +595,9 @@ class PacketReader:
         by its path (not compressed, not a pipe, not a copy for other
         processes), else None.
 
-        Reading a mapped file costs a third of reading it in chunks (no copy
-        from the page cache, none to join a chunk to the rest of the last
-        one): 0.6 s instead of 0.95 s for a 1 GB capture.  A file cut
+        Reading a mapped file costs a third less than reading it in chunks
+        (no copy from the page cache, none to join a chunk to the rest of
+        the last one): 0.6 s instead of 0.95 s for a 1 GB capture.  A file cut
         shorter while it is read (a ring buffer of tcpdump -W wrapping
         around) is damage, found between windows (:meth:`_shrunk`); a
         file that grows is read as it was when opened.
