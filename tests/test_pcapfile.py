@@ -776,9 +776,10 @@ def _cases() -> dict[str, bytes]:
 
 @pytest.mark.parametrize("case", list(_cases()))
 def test_bulk_reading_of_a_mapped_file(tmp_path, case, monkeypatch):
-    """read_pcap over the mapped file and over chunks read from the file
-    object agree with iteration: records, damage and offset (with mapped
-    windows of 64 KiB: many of them, and records wider than one)."""
+    """read_pcap over the mapped file and over the windows the file object
+    is read into (as a stream) agree with iteration: records, damage and
+    offset (with windows of 64 KiB: many of them, and records wider than
+    one)."""
     monkeypatch.setattr(pcapfile, "WINDOW", 1 << 16)
     path = write(tmp_path, "c.pcap", _cases()[case])
     pkts, r = read_all(path)
