@@ -212,6 +212,18 @@ def test_the_fast_paths_are_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert calls["frame"] == 90
     assert calls["packet"] == a.capture.packets
 
+    # Split frames: in one segment of 1460 bytes, a whole text frame of 1459
+    # bytes and the first byte of the next one's 4-byte header; in the next
+    # segments, the rest of it and its 3000-byte payload, then the end of
+    # that payload with ten small frames behind it.  Only the frame whose
+    # payload spans segments goes through the parser.
+    burst = ws_frame(1, b"a" * 1455) + ws_frame(2, b"b" * 3000)
+    burst += b"".join(ws_frame(1, b"tick %d" % i) for i in range(10))
+    path.write_bytes(build_pcap(_conversation([("s", burst)], deflate=False, mss=1460)))
+    calls.update(packet=0, frame=0)
+    assert assert_same(path)["frames.payload_len"] == [1455, 3000] + [6] * 10
+    assert calls["frame"] == 1 + 12  # the split frame, then all twelve on the general path
+
 
 def test_size_cap(tmp_path: Path) -> None:
     """Messages larger than --max-message: counted as capped, the same way."""

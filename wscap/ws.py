@@ -205,7 +205,10 @@ class WsDirection:
         frame not complete in ``data``, or anything that breaks a rule, the
         rest goes to the general path.  Bytes inside the payload of a frame
         go to :meth:`frame_data` without the parser, or, when nobody reads
-        its content (uncompressed binary), are only counted.
+        its content (uncompressed binary), are only counted; the parser ends
+        such a frame, and the frames after it in ``data`` take the fast path
+        again.  So does a header cut short at the end of the last bytes,
+        once the rest of it comes.
         """
         p = self.parser
         rem = p._remaining
@@ -220,12 +223,24 @@ class WsDirection:
                     self.frame_data(cur, data)
                 p._remaining = rem - n  # (nobody reads it: only counted)
                 return
-            p.feed(data, ts)
-            return
+            if n == rem:
+                p.feed(data, ts)
+                return
+            # the frame ends inside data: the parser ends it, and the frames
+            # after it may take the fast path
+            p.feed(data[:rem], ts)
+            data = data[rem:]
+        elif p._buf:
+            if p._state:  # resynchronising
+                p.feed(data, ts)
+                return
+            # a header cut short at the end of the last bytes: as feed does
+            data = p._buf + data
+            p._buf = b""
         side, mask_bit, inflater, store, keep_frames, keep_messages, hb, conn_id, dir_bit = (
             self.constants
         )
-        if p._buf or p._state or self.msg_open or side.close_ts is not None:
+        if p._state or self.msg_open or side.close_ts is not None:
             p.feed(data, ts)
             return
         n = len(data)
