@@ -34,12 +34,12 @@ def close_code_valid(code: int) -> bool:
 
 
 MAX_INT64 = (1 << 63) - 1
-SMALL_TEXT = 128
+# Text messages up to this size are checked for application heartbeats:
+# app_heartbeat takes none longer (most data messages are, and skip it).
+SMALL_TEXT = 64
 
 # Heartbeats sent one way by design: no answer is expected.
-ONE_WAY_HEARTBEATS = frozenset(
-    {"app:signalr", "app:stomp", "app:graphql-ka", "app:phoenix"}
-)  # text messages up to this size are checked for heartbeats
+ONE_WAY_HEARTBEATS = frozenset({"app:signalr", "app:stomp", "app:graphql-ka", "app:phoenix"})
 
 # Application-level heartbeats: (name, is_answer) by exact payload.
 _APP_HEARTBEATS = {
@@ -62,11 +62,11 @@ def app_heartbeat(payload: bytes) -> tuple[str, bool] | None:
     """(protocol, is_answer) when a short text message looks like an
     application heartbeat (Socket.IO 2/3, SignalR type 6, STOMP EOL,
     GraphQL keep-alives, small texts saying ping/pong/heartbeat)."""
+    if len(payload) > SMALL_TEXT:
+        return None  # longer than every known heartbeat and than the texts below
     known = _APP_HEARTBEATS.get(payload)
     if known is not None:
         return known
-    if len(payload) > 64:
-        return None
     low = payload.lower()
     if not _APP_WORDS.search(low):
         return None
