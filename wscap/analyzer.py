@@ -966,15 +966,17 @@ class Analyzer:
             visit = ~theirs
             visit[first_sweep::SWEEP_EVERY] = True
             order = np.flatnonzero(visit)
+            index = order.tolist()
         else:
-            order = np.arange(count)
+            order = slice(None)  # every packet: views of the columns, not copies
+            index = range(count)
         # 3. in order
         g0 = cap.packets
         slow = self.packet
         flows_get = self.flows.get
         taken = []  # the packets the general path took
         next_sweep = first_sweep
-        cols = [order.tolist(), tss[order].tolist()]
+        cols = [index, tss[order].tolist()]
         if fast is not None:
             ips = at[order] + _IP_OFFSET[linktype] + 16
             cols += [
@@ -987,7 +989,7 @@ class Analyzer:
                 (at[order] + pstarts[order]).tolist(),
             ]
         else:
-            cols += [[False] * len(order)] + [[0] * len(order)] * 6
+            cols += [[False] * len(index)] + [[0] * len(index)] * 6
         for i, ts, inline, ip, seq, ack, flags, wire, pstart in zip(*cols, strict=True):
             if inline:
                 ent = flows_get(buf[ip + 12 : ip + 24])
