@@ -225,6 +225,25 @@ def test_the_fast_paths_are_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert calls["frame"] == 1 + 12  # the split frame, then all twelve on the general path
 
 
+def test_timestamps_out_of_order(tmp_path: Path) -> None:
+    """Packets whose timestamps go back in time (per-CPU buffers of
+    ``tcpdump -i any``): the fast path marks silences the way Silence.mark
+    does, which ignores a time before the latest one."""
+    frames = [("s", ws_frame(1, b"tick %d" % i)) for i in range(30)]
+    frames += [("c", ws_frame(2, b"up %d" % i, mask=MASK)) for i in range(10)]
+    packets = _conversation(frames, deflate=False, mss=60000)
+    # every fifth packet after the handshake is stamped 5 ms before the one
+    # before it, or long before the connection's latest packet
+    for k in range(8, len(packets) - 3, 5):
+        back = 5_000_000 if k % 2 else 40_000_000
+        packets[k] = (packets[k - 1][0] - back, packets[k][1])
+    path = tmp_path / "t.pcap"
+    path.write_bytes(build_pcap(packets))
+    m = assert_same(path)
+    assert m["capture"]["timestamps_out_of_order"] >= 6  # type: ignore[index]
+    assert len(m["frames.ts"]) == 40  # type: ignore[arg-type]
+
+
 def test_size_cap(tmp_path: Path) -> None:
     """Messages larger than --max-message: counted as capped, the same way."""
     # the client's messages (no context takeover): each one starts afresh

@@ -1004,33 +1004,42 @@ class Analyzer:
                     else:
                         st.packets += 1
                         st.last_ts = ts
-                        # silences (Silence.mark, inlined)
-                        last = tsil.last
-                        if ts > last:
-                            if ts - last > tsil.longest:
-                                tsil.longest = ts - last
-                                tsil.since = last
+                        # silences: the connection's TCP silence is marked
+                        # with every packet of either direction (and all four
+                        # were started with the connection), so its last mark
+                        # is the latest of the four: when ts is not before it,
+                        # ts is not before any, and Silence.mark comes down to
+                        # the lines below, inlined
+                        if ts >= ctsil.last:
+                            gap = ts - tsil.last
+                            if gap > tsil.longest:
+                                tsil.longest = gap
+                                tsil.since = tsil.last
                             tsil.last = ts
-                        last = ctsil.last
-                        if ts > last:
-                            if ts - last > ctsil.longest:
-                                ctsil.longest = ts - last
-                                ctsil.since = last
+                            gap = ts - ctsil.last
+                            if gap > ctsil.longest:
+                                ctsil.longest = gap
+                                ctsil.since = ctsil.last
                             ctsil.last = ts
+                            if wire:
+                                gap = ts - psil.last
+                                if gap > psil.longest:
+                                    psil.longest = gap
+                                    psil.since = psil.last
+                                psil.last = ts
+                                gap = ts - cpsil.last
+                                if gap > cpsil.longest:
+                                    cpsil.longest = gap
+                                    cpsil.since = cpsil.last
+                                cpsil.last = ts
+                        else:  # out of time order
+                            tsil.mark(ts)
+                            ctsil.mark(ts)
+                            if wire:
+                                psil.mark(ts)
+                                cpsil.mark(ts)
                         if wire:
                             st.bytes += wire
-                            last = psil.last
-                            if ts > last:
-                                if ts - last > psil.longest:
-                                    psil.longest = ts - last
-                                    psil.since = last
-                                psil.last = ts
-                            last = cpsil.last
-                            if ts > last:
-                                if ts - last > cpsil.longest:
-                                    cpsil.longest = ts - last
-                                    cpsil.since = last
-                                cpsil.last = ts
                         if flags & ACK and peer.started:
                             if peer.pending:
                                 peer.ack(ack, ts)

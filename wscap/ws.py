@@ -368,17 +368,41 @@ class WsDirection:
             side.messages += messages
             side.payload_bytes += payload
             side.last_frame_ts = ts
-            # silences of frames and of data frames (Silence.mark, inlined):
-            # every frame here came at ts
-            for sil in self.sils_data if data_frames else self.sils_frame:
-                last = sil.last
-                if last is None:
+            # silences of frames and of data frames: every frame here came at
+            # ts.  The connection's frame silence is marked with every frame
+            # of either kind and direction (and all four were started with
+            # the connection), so its last mark is the latest of the four:
+            # when ts is not before it, ts is not before any, and
+            # Silence.mark comes down to the lines below, inlined.
+            bf = self.both_frame
+            if bf is not None and bf.last is not None and ts >= bf.last:
+                sil = self.sil_frame
+                gap = ts - sil.last
+                if gap > sil.longest:
+                    sil.longest = gap
+                    sil.since = sil.last
+                sil.last = ts
+                gap = ts - bf.last
+                if gap > bf.longest:
+                    bf.longest = gap
+                    bf.since = bf.last
+                bf.last = ts
+                if data_frames:
+                    sil = self.sil_data
+                    gap = ts - sil.last
+                    if gap > sil.longest:
+                        sil.longest = gap
+                        sil.since = sil.last
                     sil.last = ts
-                elif ts > last:
-                    if ts - last > sil.longest:
-                        sil.longest = ts - last
-                        sil.since = last
+                    sil = self.both_data
+                    gap = ts - sil.last
+                    if gap > sil.longest:
+                        sil.longest = gap
+                        sil.since = sil.last
                     sil.last = ts
+            else:  # out of time order, or no connection
+                for sil in self.sils_data if data_frames else self.sils_frame:
+                    sil.mark(ts)
         if i < n:
             p.feed(data[i:] if i else data, ts)
 
