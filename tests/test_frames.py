@@ -6,11 +6,12 @@ import os
 import struct
 import tracemalloc
 
+import pytest
 from helpers_packets import ws_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wscap.frames import FrameParser, Opcode, Violation, unmask
+from wscap.frames import UNMASK_NUMPY_FROM, FrameParser, Opcode, Violation, unmask
 
 
 def run(parser: FrameParser, chunks: list[bytes]) -> list[tuple]:
@@ -162,11 +163,14 @@ def test_gap_across_a_boundary_resynchronises():
     assert p.skipped_bytes == len(frames[2]) - 4
 
 
-def test_unmask_matches_bytewise_xor():
-    data = os.urandom(1001)
+@pytest.mark.parametrize("size", [1, 3, 1001, UNMASK_NUMPY_FROM - 1, UNMASK_NUMPY_FROM, 70001])
+def test_unmask_matches_bytewise_xor(size: int) -> None:
+    """Both ways of unmasking (one integer, numpy from UNMASK_NUMPY_FROM on)."""
+    data = os.urandom(size)
     for pos in range(4):
         expected = bytes(b ^ MASK[(i + pos) % 4] for i, b in enumerate(data))
         assert unmask(data, MASK, pos) == expected
+        assert unmask(bytearray(data), MASK, pos) == expected
 
 
 def test_opcode_enum_names_rfc_values():
