@@ -144,11 +144,11 @@ class Inflater:
         and :meth:`end_message`; returns the output pieces if ``collect``.
 
         The common case (a decodable message whose output is far below the
-        cap) takes one ``decompress`` call for the message and one for its
-        tail, without :meth:`feed`'s loop.  If the first call leaves input
-        unconsumed (more than a piece of output), the rest goes through
-        :meth:`feed` and :meth:`end_message`, as it would have; a decoding
-        error leaves the state :meth:`feed` leaves."""
+        cap) takes one ``decompress`` call for the message and its tail,
+        without :meth:`feed`'s loop.  If that call leaves input unconsumed
+        (more than a piece of output), the rest, tail included, goes
+        through :meth:`feed`, as it would have; a decoding error leaves the
+        state :meth:`feed` leaves."""
         out: list[bytes] = []
         self.start_message()
         if self.broken or self.max_message < 2 * PIECE or not data:
@@ -160,7 +160,9 @@ class Inflater:
             return out
         z = self._z
         try:
-            piece = z.decompress(data, PIECE)
+            # the message and its tail in one call: zlib reads a stream, so
+            # the output is what end_message's separate call would add to it
+            piece = z.decompress(data + TAIL, PIECE)
         except zlib.error as exc:
             self.error = str(exc)
             self.broken = True
@@ -168,24 +170,8 @@ class Inflater:
         self.produced = len(piece)
         if collect and piece:
             out.append(piece)
-        if z.unconsumed_tail:  # more than a piece: feed's loop from here
-            cb = out.append if collect else None
-            self.feed(z.unconsumed_tail, cb)
-            self.end_message(cb)
-            return out
-        # the tail: all of data is consumed, so what is left to come out is
-        # what zlib has already read of it (the match being copied, the few
-        # bytes of its bit buffer): kilobytes at most, far below PIECE, so
-        # one call takes it all and never leaves an unconsumed tail
-        try:
-            piece = z.decompress(TAIL, PIECE)
-        except zlib.error as exc:
-            self.error = str(exc)
-            self.broken = True
-            return out
-        self.produced += len(piece)
-        if collect and piece:
-            out.append(piece)
+        if z.unconsumed_tail:  # more than a piece: feed's loop from here (tail included)
+            self.feed(z.unconsumed_tail, out.append if collect else None)
         return out
 
     def end_message(self, on_output: Callable[[bytes], None] | None) -> None:
