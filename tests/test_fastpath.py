@@ -13,6 +13,7 @@ and capture summary, value for value.
 from __future__ import annotations
 
 import dataclasses
+import struct
 import sys
 import zlib
 from pathlib import Path
@@ -242,6 +243,27 @@ def test_timestamps_out_of_order(tmp_path: Path) -> None:
     m = assert_same(path)
     assert m["capture"]["timestamps_out_of_order"] >= 6  # type: ignore[index]
     assert len(m["frames.ts"]) == 40  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("claim", [270_000, 0x7FFF0000])
+def test_corrupt_record_length_inside_a_window(tmp_path: Path, claim: int) -> None:
+    """A record claiming more than the file's limit (256 KiB here) is
+    damage, whether the bytes it claims are in the window feed_pcap was
+    given (270 kB, in a file of 1.1 MB) or not: both paths stop before it,
+    after the same packets."""
+    frames = [("s", ws_frame(2, bytes(1200))) for _ in range(900)]
+    packets = _conversation(frames, deflate=False, mss=1460)
+    raw = bytearray(build_pcap(packets))
+    pos, k = 24, 0
+    while k < 300:  # the 300th record
+        pos += 16 + struct.unpack_from("<I", raw, pos + 8)[0]
+        k += 1
+    struct.pack_into("<I", raw, pos + 8, claim)
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(bytes(raw))
+    cap = assert_same(path)["capture"]
+    assert cap["packets"] == 300  # type: ignore[index]
+    assert f"byte {pos} " in cap["damage"]  # type: ignore[index, operator]
 
 
 def test_size_cap(tmp_path: Path) -> None:

@@ -888,25 +888,32 @@ class Analyzer:
         length = struct.Struct(reader.record.format[0] + "8xI").unpack_from  # caplen
         limit = reader.max_caplen
         linktype = reader.link_types[0]
-        # 1. where the records start
+        # 1. where the records start: the loop only follows the lengths,
+        # and numpy then finds the first record longer than the file's limit
+        # or not all in buf (only the last one can be): the run ends there,
+        # and what the loop followed after it is dropped
         starts = array("q")
         mark = starts.append
         last = n - 16
         while pos <= last:
-            caplen = length(buf, pos)[0]
-            if caplen > limit:
-                break
-            end = pos + 16 + caplen
-            if end > n:
-                break
             mark(pos)
-            pos = end
-        count = len(starts)
+            pos += 16 + length(buf, pos)[0]
+        if not starts:
+            return pos
+        at = np.frombuffer(starts, dtype=np.int64)
+        ends = np.empty_like(at)
+        ends[:-1] = at[1:]
+        ends[-1] = pos
+        bad = (ends - at - 16 > limit) | (ends > n)
+        if bad.any():
+            cut = int(bad.argmax())
+            pos = int(at[cut])
+            at = at[:cut]
+        count = len(at)
         if not count:
             return pos
         # 2. every header at once
         layout = _fast_layout(reader.record.format[0], linktype)
-        at = np.frombuffer(starts, dtype=np.int64)
         width = layout.itemsize
         src = np.frombuffer(buf, np.uint8, n)
         if n >= width:
