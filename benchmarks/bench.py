@@ -13,6 +13,9 @@ beside it) this runs, several times each and every run in a fresh subprocess:
 * optionally pyshark ``FileCapture(display_filter="websocket")`` on files up to
   ``--pyshark-max-mb``.
 
+Runs are interleaved (the first of every tool and mode, then the second of each, ...), so that
+the machine speeding up or slowing down over minutes weighs on all of them alike; with
+``--wscap-rev`` repeated, several versions of wscap are measured side by side that way.
 It reports the median wall time, packets/s, MB/s (10**6 bytes) and the peak RSS of each run's
 largest process (GNU time's %M; for pyshark that is the larger of Python and its tshark child)
 and of all its processes together (sampled from /proc every 50 ms), the
@@ -37,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -281,8 +285,8 @@ def count_packets(path: str) -> int:
             n += 1
 
 
-def machine_info(wscap_rev: str | None) -> dict:
-    """Describe the machine, interpreter, tshark and the measured wscap revision."""
+def machine_info(wscap_revs: list[str]) -> dict:
+    """Describe the machine, interpreter, tshark and the measured wscap revisions."""
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -301,11 +305,14 @@ def machine_info(wscap_rev: str | None) -> dict:
             return "?"
 
     tshark = sh(["tshark", "--version"]).splitlines()
-    if wscap_rev:
-        rev = sh(["git", "rev-parse", "--short", wscap_rev])
-        last = sh(["git", "log", "-1", "--format=%h %s", wscap_rev, "--", "wscap"])
-        wscap = (f"wscap/ as of commit {last} (a clean copy from `git archive {wscap_rev}`"
-                 f" = {rev})")
+    if wscap_revs:
+        described = []
+        for wscap_rev in wscap_revs:
+            rev = sh(["git", "rev-parse", "--short", wscap_rev])
+            last = sh(["git", "log", "-1", "--format=%h %s", wscap_rev, "--", "wscap"])
+            described.append(f"wscap/ as of commit {last} (a clean copy from `git archive "
+                             f"{wscap_rev}` = {rev})")
+        wscap = "; ".join(described)
     else:
         last = sh(["git", "log", "-1", "--format=%h %s", "--", "wscap"])
         dirty = sh(["git", "status", "--porcelain", "--", "wscap"])
@@ -333,9 +340,11 @@ def fmt_rate(x: float) -> str:
 
 
 def bench_file(path: str, args: argparse.Namespace, tmp: str,
-               src: str) -> tuple[list[str], list[str]]:
-    """Benchmark every selected tool on one file (wscap imported from ``src``); return
-    (table rows, notes)."""
+               sources: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Benchmark every selected tool on one file (wscap imported from each ``(label, src)`` of
+    ``sources``); return (table rows, notes).  The runs are interleaved: the first run of every
+    tool and mode, then the second of each, and so on, so that a machine slowing down or speeding
+    up over minutes affects them all alike."""
     tp = path[:-5] + ".truth.json" if path.endswith(".pcap") else path + ".truth.json"
     truth = None
     if os.path.exists(tp):
@@ -356,24 +365,29 @@ def bench_file(path: str, args: argparse.Namespace, tmp: str,
     else:
         notes_pre = []
     subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=False)  # warm the page cache
-    env = dict(os.environ)
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     tools = args.tools.split(",")
-    results: list[Result] = []
+    # (tool, mode, command, stdin file, wscap source directory: PYTHONPATH and working directory)
     plan = []
     if "wscap" in tools:
         base = [sys.executable, "-m", "wscap", "analyze"]
-        plan.append(("wscap", "file", base + [path, "--json", "--no-frames"], None))
-        plan.append(("wscap", "file -j1", base + [path, "--json", "--no-frames", "-j1"], None))
-        if args.pipe:
-            plan.append(("wscap", "pipe", base + ["-", "--json", "--no-frames"], path))
+        for label, src in sources:
+            at = f" {label}" if len(sources) > 1 else ""
+            plan.append(("wscap", "file" + at, base + [path, "--json", "--no-frames"], None, src))
+            plan.append(("wscap", "file -j1" + at, base + [path, "--json", "--no-frames", "-j1"],
+                         None, src))
+            if args.pipe:
+                plan.append(("wscap", "pipe" + at, base + ["-", "--json", "--no-frames"], path,
+                             src))
+    here = sources[0][1]
     if "tshark" in tools:
         decode = [x for p in ports for x in ("-d", f"tcp.port=={p},http")]
         fields = ["-Y", "websocket", "-T", "fields", "-e", "websocket.opcode", "-e",
                   "websocket.mask", "-e", "tcp.analysis.retransmission"]
-        plan.append(("tshark", "file", ["tshark", "-n", "-r", path] + decode + fields, None))
+        plan.append(("tshark", "file", ["tshark", "-n", "-r", path] + decode + fields, None,
+                     here))
         if args.pipe and args.pipe_tshark:
-            plan.append(("tshark", "pipe", ["tshark", "-n", "-r", "-"] + decode + fields, path))
+            plan.append(("tshark", "pipe", ["tshark", "-n", "-r", "-"] + decode + fields, path,
+                         here))
     if "pyshark" in tools:
         try:
             import pyshark  # noqa: F401
@@ -387,35 +401,44 @@ def bench_file(path: str, args: argparse.Namespace, tmp: str,
         else:
             plan.append(("pyshark", "file",
                          [sys.executable, "-c", PYSHARK_SCRIPT, path] + [str(p) for p in ports],
-                         None))
-    for tool, mode, cmd, stdin in plan:
-        res = Result(tool, mode)
-        runs = 1 if tool == "pyshark" else args.runs
-        for i in range(runs):
-            out = os.path.join(tmp, f"{tool}-{mode}-{i}.out")
+                         None, here))
+    results = [Result(tool, mode) for tool, mode, _c, _s, _src in plan]
+    failed: set[int] = set()
+    for i in range(args.runs):
+        for k, (tool, mode, cmd, stdin, src) in enumerate(plan):
+            runs = 1 if tool == "pyshark" else args.runs
+            if i >= runs or k in failed:
+                continue
+            res = results[k]
+            env = dict(os.environ)
+            env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"]
+                                       if env.get("PYTHONPATH") else "")
+            out = os.path.join(tmp, re.sub(r"[^\w.-]", "_", f"{tool}-{mode}-{i}.out"))
             r = run_measured(cmd, out, stdin_file=stdin, env=env, cwd=src, timeout=args.timeout)
             res.runs.append(r)
             print(f"  {name} {tool:7s} {mode:4s} run {i + 1}/{runs}: {r.wall:8.2f} s  "
                   f"rss {r.rss / 2**20:7.1f} MiB  exit {r.status}", file=sys.stderr)
             if r.status != 0:
+                failed.add(k)
                 with open(out + ".err", errors="replace") as ef:
                     res.notes.append(f"{tool} {mode} exit {r.status}: {ef.read()[-500:]}")
-                break
+    for res in results:
+        if not res.runs:
+            continue
         last = res.runs[-1]
         if last.status == 0:
             try:
-                if tool == "wscap":
+                if res.tool == "wscap":
                     res.counts = count_wscap(last.out)
-                elif tool == "tshark":
+                elif res.tool == "tshark":
                     res.counts = count_tshark(last.out)
                 else:
                     with open(last.out) as f:
                         res.counts = {"frames": int(f.read().split()[-1])}
             except (ValueError, KeyError, IndexError, OSError) as e:
-                res.notes.append(f"{tool} {mode}: could not read counts: {e!r}")
+                res.notes.append(f"{res.tool} {res.mode}: could not read counts: {e!r}")
         for r in res.runs[:-1]:
             os.unlink(r.out)
-        results.append(res)
 
     rows, notes = [], notes_pre
     tshark_wall = next((r.wall for r in results if r.tool == "tshark" and r.mode == "file"), None)
@@ -480,8 +503,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="run pyshark only on files up to this size (MB)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run")
     ap.add_argument("--markdown", help="also append the markdown to this file")
-    ap.add_argument("--wscap-rev", help="measure wscap/ as committed at this git revision "
-                    "(extracted with git archive) instead of the working tree")
+    ap.add_argument("--wscap-rev", action="append", default=[],
+                    help="measure wscap/ as committed at this git revision (extracted with git "
+                    "archive) instead of the working tree; repeat it to measure several "
+                    "revisions side by side, their runs interleaved (the input column names "
+                    "the revision)")
     args = ap.parse_args(argv)
     info = machine_info(args.wscap_rev)
     lines = [
@@ -503,15 +529,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="wscap-bench-") as tmp:
-        src = REPO
+        sources = [("", REPO)]
         if args.wscap_rev:
-            src = os.path.join(tmp, "src")
-            os.mkdir(src)
-            archive = subprocess.run(["git", "archive", args.wscap_rev, "wscap"], cwd=REPO,
-                                     capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
+            sources = []
+            for k, rev in enumerate(args.wscap_rev):
+                src = os.path.join(tmp, f"src{k}")
+                os.mkdir(src)
+                archive = subprocess.run(["git", "archive", rev, "wscap"], cwd=REPO,
+                                         capture_output=True, check=True).stdout
+                subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
+                sources.append((rev, src))
         for path in args.files:
-            rows, n = bench_file(os.path.abspath(path), args, tmp, src)
+            rows, n = bench_file(os.path.abspath(path), args, tmp, sources)
             lines += rows
             notes += n
     lines.append("")
