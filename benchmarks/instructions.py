@@ -51,10 +51,24 @@ def instructions(src: str, capture: str, times: int, shard: str) -> int:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     with tempfile.NamedTemporaryFile(prefix="cachegrind-") as out:
         run = subprocess.run(
-            ["valgrind", "--tool=cachegrind", "--cache-sim=no",
-             f"--cachegrind-out-file={out.name}", sys.executable, "-c", ANALYSE,
-             src, capture, str(times), shard],
-            capture_output=True, text=True, env=env, check=False)
+            [
+                "valgrind",
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                f"--cachegrind-out-file={out.name}",
+                sys.executable,
+                "-c",
+                ANALYSE,
+                src,
+                capture,
+                str(times),
+                shard,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
     found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
     if run.returncode or not found:
         sys.exit(f"valgrind failed ({run.returncode}): {run.stderr.strip()[-500:]}")
@@ -73,8 +87,12 @@ def packets(capture: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("capture")
-    ap.add_argument("versions", nargs="*", default=["."],
-                    help="git revisions, or . for the working tree (default)")
+    ap.add_argument(
+        "versions",
+        nargs="*",
+        default=["."],
+        help="git revisions, or . for the working tree (default)",
+    )
     ap.add_argument("--shard", default="0/1", help="K/N: analyse shard K of N (default 0/1)")
     args = ap.parse_args(argv)
     if shutil.which("valgrind") is None:
@@ -87,13 +105,17 @@ def main(argv: list[str] | None = None) -> int:
             if version != ".":
                 src = os.path.join(tmp, version.replace("/", "_"))
                 os.mkdir(src)
-                archive = subprocess.run(["git", "archive", version, "wscap"], cwd=REPO,
-                                         capture_output=True, check=True).stdout
+                archive = subprocess.run(
+                    ["git", "archive", version, "wscap"], cwd=REPO, capture_output=True, check=True
+                ).stdout
                 subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
             base = instructions(src, capture, 0, args.shard)
             total = instructions(src, capture, 1, args.shard) - base
-            print(f"{version}: {total / 1e6:,.0f} M instructions for {os.path.basename(capture)}"
-                  f" (shard {args.shard}), {total / count:,.0f} per packet", flush=True)
+            print(
+                f"{version}: {total / 1e6:,.0f} M instructions for {os.path.basename(capture)}"
+                f" (shard {args.shard}), {total / count:,.0f} per packet",
+                flush=True,
+            )
     return 0
 
 
