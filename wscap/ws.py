@@ -34,8 +34,8 @@ def close_code_valid(code: int) -> bool:
 
 
 MAX_INT64 = (1 << 63) - 1
-# Text messages up to this size are checked for application heartbeats:
-# app_heartbeat takes none longer (most data messages are, and skip it).
+# Text messages up to this size are checked for application heartbeats;
+# app_heartbeat answers None for any longer text without looking at it.
 SMALL_TEXT = 64
 
 # Heartbeats sent one way by design: no answer is expected.
