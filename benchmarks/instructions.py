@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         help="git revisions, or . for the working tree (default)",
     )
     ap.add_argument("--shard", default="0/1", help="K/N: analyse shard K of N (default 0/1)")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # options before or after the versions
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     capture = os.path.abspath(args.capture)
