@@ -343,3 +343,156 @@ def test_sweeps_at_the_same_packets(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         log.clear()
         analyze_shard(PacketReader(str(path)), {}, (k, 3))
         assert [(p, t) for p, t, _c in log] == one, f"shard {k} of 3"
+
+
+# where the EtherType and the IP header are, per link type (as feed_pcap reads them)
+LINK_AT = {1: (12, 14), 113: (14, 16), 276: (0, 20)}
+
+
+def _noise(linktype: int) -> list[tuple[bytes, int]]:
+    """Packets decode_tcp skips, each with the captured length to keep:
+    ARP and UDP, which feed_pcap counts by itself, and their look-alikes it
+    must leave to the general path (GTP-U, malformed, IP options, cut short)."""
+    from helpers_packets import frame_ip, ip_packet
+
+    et, ip = LINK_AT[linktype]
+
+    def udp(sport: int, dport: int, body: bytes = b"dns?") -> bytes:
+        return struct.pack("!HHHH", sport, dport, 8 + len(body), 0) + body
+
+    def framed(ipb: bytes) -> bytes:
+        return frame_ip(ipb, linktype)
+
+    dns = ip_packet("10.0.0.9", "10.0.0.53", udp(5353, 53), proto=17)
+    arp = bytearray(framed(dns))
+    arp[et : et + 2] = b"\x08\x06"
+    arp[ip:] = bytes(28)
+    no_total = bytearray(dns)
+    no_total[2:4] = b"\0\0"  # total length 0, as a TSO segment captured on the sender
+    bad_total = bytearray(dns)
+    bad_total[2:4] = b"\0\x0a"  # shorter than its header: malformed
+    options = bytearray(dns[:20] + b"\x01\x01\x01\x00" + dns[20:])  # NOP NOP NOP EOL
+    options[0] = 0x46
+    options[2:4] = struct.pack("!H", len(options))
+    gtp = ip_packet("10.0.0.9", "10.0.0.10", udp(2152, 4000, b"\x30\xff" + bytes(8)), proto=17)
+    gtp_back = ip_packet("10.0.0.10", "10.0.0.9", udp(4000, 2152, b"\x30\xff" + bytes(8)), 17)
+    full = [framed(x) for x in (dns, no_total, bad_total, bytes(options), gtp, gtp_back)]
+    return [
+        (bytes(arp), len(arp)),
+        (bytes(arp), et + 1),  # cut inside the EtherType
+        (full[0], len(full[0])),
+        (full[1], len(full[1])),
+        (full[2], len(full[2])),
+        (full[3], len(full[3])),
+        (full[4], len(full[4])),
+        (full[5], len(full[5])),
+        (full[4], ip + 22),  # GTP-U, cut before its destination port: UDP to decode_tcp
+        (full[0], ip + 19),  # cut inside the IP header
+    ]
+
+
+@pytest.mark.parametrize("linktype", [1, 113, 276])
+def test_noise_counted_by_the_fast_path(
+    tmp_path: Path, linktype: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ARP and UDP packets are counted by feed_pcap, by the reason
+    decode_tcp gives, without the general path; what only looks like them
+    goes through it. Noise sits between a connection's packets and ends
+    the file (a record shorter than the headers feed_pcap reads, at the end
+    of its buffer)."""
+    from wscap.analyzer import Analyzer
+
+    conv = _conversation([("s", ws_frame(1, b"tick %d" % i)) for i in range(4)], linktype)
+    noise = _noise(linktype)
+    packets: list[tuple[int, bytes] | tuple[int, bytes, int]] = []
+    for i, (ts, data) in enumerate(conv):
+        packets.append((ts, data))
+        if i % 2:
+            for j, (n_data, n_len) in enumerate(noise):
+                packets.append((ts + j + 1, n_data[:n_len], len(n_data)))
+    last, last_len = noise[2]
+    packets.append((packets[-1][0] + 1, last[:last_len]))
+    path = tmp_path / "noise.pcap"
+    path.write_bytes(build_pcap(packets, linktype))
+
+    calls = [0]
+    packet = Analyzer.packet
+
+    def count_packet(self: Analyzer, *args: object) -> None:
+        calls[0] += 1
+        packet(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analyzer, "packet", count_packet)
+    rounds = len(conv) // 2
+    cap = assert_same(path)["capture"]
+    assert cap["skipped"] == {  # type: ignore[index]
+        "ARP": rounds,
+        "UDP": 4 * rounds + 1,  # one with IP options, from the general path
+        "GTP-U tunnel (not decoded)": 2 * rounds,
+        "malformed header": rounds,
+        "truncated before the TCP header": 2 * rounds,
+    }
+    alone = tmp_path / "alone.pcap"
+    alone.write_bytes(build_pcap(conv, linktype))
+    calls[0] = 0
+    analyze(alone)
+    control = calls[0]  # SYNs, the handshake's first segments, FINs
+    calls[0] = 0
+    analyze(path)
+    # per round: the cut ARP, GTP-U both ways, the malformed, the IP options,
+    # the cut IP header
+    assert calls[0] == control + 6 * rounds
+
+
+def test_other_shards_control_packets_only_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard counts another shard's SYN, FIN and RST in bulk, as its
+    other segments; a RST (or FIN) of such a flow that the general path saw
+    (a segment with IP options) makes the shard forget the flow, both ways."""
+    from helpers_packets import tcp_conversation
+
+    from wscap.analyzer import Analyzer, shard_of
+
+    ports: dict[int, int] = {}
+    port = 50000
+    while len(ports) < 2:
+        ports.setdefault(shard_of(port, 80, 2), port)
+        port += 1
+    data = [("c", b"x" * 10), ("s", b"y" * 10)]
+    mine = tcp_conversation(client=("10.0.0.1", ports[0]), exchanges=data)
+    theirs = tcp_conversation(
+        client=("10.0.0.1", ports[1]),
+        exchanges=data,
+        start_ns=1_700_000_000_000_500_000,
+        end="rst",
+    )
+    ts, frame = theirs[3]  # the client's data: IP options added
+    ip = bytearray(frame[14:34] + b"\x01\x01\x01\x00" + frame[34:])
+    ip[0] = 0x46
+    ip[2:4] = struct.pack("!H", len(ip))
+    theirs[3] = (ts, frame[:14] + bytes(ip))
+    path = tmp_path / "two.pcap"
+    path.write_bytes(build_pcap(sorted(mine + theirs)))
+
+    calls = [0]
+    packet = Analyzer.packet
+
+    def count_packet(self: Analyzer, *args: object) -> None:
+        calls[0] += 1
+        packet(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analyzer, "packet", count_packet)
+    alone = tmp_path / "alone.pcap"
+    alone.write_bytes(build_pcap(mine))
+    analyze(alone)
+    control = calls[0]
+    calls[0] = 0
+    an = Analyzer(str(path), shard=(0, 2))
+    with PacketReader(str(path)) as reader:
+        an.read(reader)
+    assert calls[0] == control + 1  # the segment with IP options
+    port1 = struct.pack("!H", ports[1])
+    assert [k for k in an.flows if port1 in (k[8:10], k[10:12])] == []
+    one = plain_model(an.finish())
+    assert one["capture"]["packets"] == len(mine + theirs)  # type: ignore[index]

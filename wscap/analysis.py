@@ -166,7 +166,7 @@ class Analysis:
             "duration_s": dur,
             "tcp_packets": c.tcp_packets,
             "skipped_packets": sum(c.skipped.values()),
-            "skipped": dict(sorted(c.skipped.items(), key=lambda kv: -kv[1])),
+            "skipped": dict(sorted(c.skipped.items(), key=lambda kv: (-kv[1], kv[0]))),
             "truncated_packets": c.truncated_packets,
             "truncated_bytes": c.truncated_bytes,
             "timestamps_out_of_order": c.timestamps_out_of_order,

@@ -33,11 +33,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .analysis import Analysis
 from .decode import (
     ACK,
+    ETH_ARP,
+    ETH_IPV4,
     FIN,
+    GTP_U_PORT,
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     RST,
+    SKIP_ARP,
+    SKIP_UDP,
     SUPPORTED_LINKTYPES,
     SYN,
     decode_tcp,
@@ -85,7 +90,6 @@ _FAST_LINKS = {
     LINKTYPE_LINUX_SLL2: (0, 20),
 }
 _IP_OFFSET = {link: ip for link, (_e, ip) in _FAST_LINKS.items()}
-_RECORD_HEADER = np.arange(16)
 
 
 @functools.lru_cache
@@ -925,11 +929,13 @@ class Analyzer:
         else:
             rows = np.zeros((count, width), np.uint8)
         # a record shorter than the layout, close to the buffer's end, was
-        # read from earlier on: its record header is read again (the rest of
-        # its values is not used: it is too short to qualify below)
+        # read from earlier on: it is read again from its start, the bytes
+        # past the buffer's end as its last byte (past the record's end, as
+        # any record's bytes past its length: every value used below is
+        # checked against the record's length)
         late = np.flatnonzero(at > n - width)
         if late.size:
-            rows[late, :16] = src[at[late, None] + _RECORD_HEADER]
+            rows[late] = src[np.minimum(at[late, None] + np.arange(width), n - 1)]
         h = rows.view(layout)[:, 0]
         caplens = h["caplen"].astype(np.int64)
         origlens = h["origlen"].astype(np.int64)
@@ -946,35 +952,68 @@ class Analyzer:
         before[0] = self._last_ts
         before[1:] = latest[:-1]
         disorder = tss < before
+        bulk = forget = None
+        arps = udps = 0
         if linktype in _FAST_LINKS:
+            ipoff = _IP_OFFSET[linktype]
             thls = (h["doff"].astype(np.int64) >> 4) << 2
-            wires = h["total"].astype(np.int64) - 20 - thls
-            pstarts = _IP_OFFSET[linktype] + 36 + thls  # from the record's start
-            fast = (
-                (caplens >= width - 16)
-                & (h["etype"] == 0x0800)
+            total = h["total"].astype(np.int64)
+            wires = total - 20 - thls
+            pstarts = ipoff + 36 + thls  # from the record's start
+            etype = h["etype"]
+            proto = h["proto"]
+            # IPv4 without options, not a fragment, its header captured
+            ipv4 = (
+                (caplens >= ipoff + 20)
+                & (etype == ETH_IPV4)
                 & (h["vihl"] == 0x45)
-                & (h["proto"] == 6)
                 & ((h["frag"] & 0x3FFF) == 0)
-                & ((h["flags"] & 7) == 0)
+            )
+            tcp = (
+                ipv4
+                & (caplens >= width - 16)
+                & (proto == 6)
                 & (thls >= 20)
                 & (wires >= 0)
                 & (pstarts + wires <= caplens + 16)
             )
+            fast = tcp & ((h["flags"] & 7) == 0)
+            # what decode_tcp skips most, counted here by its reason: ARP, and
+            # UDP that is not GTP-U (whose ports it reads when captured)
+            arp = (caplens >= ipoff) & (etype == ETH_ARP)
+            udp = (
+                ipv4
+                & (proto == 17)
+                & ((total >= 20) | (total == 0))
+                & ~(
+                    (caplens >= ipoff + 24)
+                    & ((h["sport"] == GTP_U_PORT) | (h["dport"] == GTP_U_PORT))
+                )
+            )
+            arps = int(arp.sum())
+            udps = int(udp.sum())
+            bulk = arp | udp if arps or udps else None
             if self.shard is not None:
+                # another shard's segments, SYN, FIN and RST included, are
+                # only counted; a FIN or RST is visited to forget the flow,
+                # in case the general path took one of its packets
                 k, shards = self.shard
                 sport = h["sport"].astype(np.int64)
-                theirs = fast & (shard_of(sport, h["dport"].astype(np.int64), shards) != k)
+                theirs = tcp & (shard_of(sport, h["dport"].astype(np.int64), shards) != k)
                 fast &= ~theirs
-            else:
-                theirs = None
+                bulk = theirs if bulk is None else bulk | theirs
+                forget = theirs & ((h["flags"] & (FIN | RST)) != 0)
         else:
-            fast = theirs = wires = pstarts = None
+            fast = wires = pstarts = None
         # packets after which the sweep runs
         since = self._since_sweep
         first_sweep = SWEEP_EVERY - since - 1
-        if theirs is not None:
-            visit = ~theirs
+        if self.shard is not None and bulk is not None:
+            # only the packets the loop has to see (in one process, all are
+            # seen: views of the columns cost less than copies through an index)
+            visit = ~bulk
+            if forget is not None:
+                visit |= forget
             visit[first_sweep::SWEEP_EVERY] = True
             order = np.flatnonzero(visit)
             index = order.tolist()
@@ -1063,8 +1102,11 @@ class Analyzer:
                             r.sink.data(buf[pstart : pstart + wire], ts)
                 else:
                     inline = False
-            elif theirs is not None and theirs[i]:
-                inline = True  # only counted: visited for its sweep
+            elif bulk is not None and bulk[i]:
+                inline = True  # only counted: visited for its sweep, or
+                if forget is not None and forget[i]:  # to forget its flow
+                    self.flows.pop(key, None)
+                    self.flows.pop(key[4:8] + key[:4] + key[10:] + key[8:10], None)
             if not inline:
                 # the general path sees the counts as they are at this packet
                 cap.packets = g0 + i
@@ -1084,7 +1126,11 @@ class Analyzer:
         counted[taken] = False
         cap.packets = g0 + count
         cap.bytes += int(origlens[counted].sum())
-        cap.tcp_packets += count - len(taken)
+        cap.tcp_packets += count - len(taken) - arps - udps
+        if arps:
+            cap.skipped[SKIP_ARP] = cap.skipped.get(SKIP_ARP, 0) + arps
+        if udps:
+            cap.skipped[SKIP_UDP] = cap.skipped.get(SKIP_UDP, 0) + udps
         cap.timestamps_out_of_order += int(disorder[counted].sum())
         self._last_ts = int(latest[-1])
         self._since_sweep = (since + count) % SWEEP_EVERY
