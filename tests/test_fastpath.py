@@ -496,3 +496,36 @@ def test_other_shards_control_packets_only_counted(
     assert [k for k in an.flows if port1 in (k[8:10], k[10:12])] == []
     one = plain_model(an.finish())
     assert one["capture"]["packets"] == len(mine + theirs)  # type: ignore[index]
+
+
+def _byteswapped(pcap: bytes) -> bytes:
+    """The same pcap file written in the other byte order."""
+    out = [struct.pack(">IHHiIII", *struct.unpack_from("<IHHiIII", pcap))]
+    pos = 24
+    while pos < len(pcap):
+        sec, frac, caplen, orig = struct.unpack_from("<IIII", pcap, pos)
+        out.append(
+            struct.pack(">IIII", sec, frac, caplen, orig) + pcap[pos + 16 : pos + 16 + caplen]
+        )
+        pos += 16 + caplen
+    return b"".join(out)
+
+
+def test_either_byte_order(tmp_path: Path) -> None:
+    """feed_pcap follows a file's records in either byte order (the
+    machine's is read another way) to the same model."""
+    little = build_pcap(_conversation(_unusual_frames(), mss=7))
+    big = _byteswapped(little)
+    assert big[:4] == b"\xa1\xb2\x3c\x4d" and big != little
+    (tmp_path / "little.pcap").write_bytes(little)
+    (tmp_path / "big.pcap").write_bytes(big)
+    m = assert_same(tmp_path / "big.pcap")
+    ref = model(tmp_path / "little.pcap")
+    for key in ref:
+        if key != "capture":
+            assert m[key] == ref[key], key
+    assert {k: v for k, v in m["capture"].items() if k != "path"} == {  # type: ignore[union-attr]
+        k: v
+        for k, v in ref["capture"].items()
+        if k != "path"  # type: ignore[union-attr]
+    }
