@@ -345,6 +345,22 @@ def test_sweeps_at_the_same_packets(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert [(p, t) for p, t, _c in log] == one, f"shard {k} of 3"
 
 
+def _count_general_path(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list counting the packets Analyzer.packet (the general
+    path) takes from now on."""
+    from wscap.analyzer import Analyzer
+
+    calls = [0]
+    packet = Analyzer.packet
+
+    def count_packet(self: Analyzer, *args: object) -> None:
+        calls[0] += 1
+        packet(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analyzer, "packet", count_packet)
+    return calls
+
+
 # where the EtherType and the IP header are, per link type (as feed_pcap reads them)
 LINK_AT = {1: (12, 14), 113: (14, 16), 276: (0, 20)}
 
@@ -400,7 +416,6 @@ def test_noise_counted_by_the_fast_path(
     goes through it. Noise sits between a connection's packets and ends
     the file (a record shorter than the headers feed_pcap reads, at the end
     of its buffer)."""
-    from wscap.analyzer import Analyzer
 
     conv = _conversation([("s", ws_frame(1, b"tick %d" % i)) for i in range(4)], linktype)
     noise = _noise(linktype)
@@ -415,14 +430,7 @@ def test_noise_counted_by_the_fast_path(
     path = tmp_path / "noise.pcap"
     path.write_bytes(build_pcap(packets, linktype))
 
-    calls = [0]
-    packet = Analyzer.packet
-
-    def count_packet(self: Analyzer, *args: object) -> None:
-        calls[0] += 1
-        packet(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Analyzer, "packet", count_packet)
+    calls = _count_general_path(monkeypatch)
     rounds = len(conv) // 2
     cap = assert_same(path)["capture"]
     assert cap["skipped"] == {  # type: ignore[index]
@@ -475,14 +483,7 @@ def test_other_shards_control_packets_only_counted(
     path = tmp_path / "two.pcap"
     path.write_bytes(build_pcap(sorted(mine + theirs)))
 
-    calls = [0]
-    packet = Analyzer.packet
-
-    def count_packet(self: Analyzer, *args: object) -> None:
-        calls[0] += 1
-        packet(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Analyzer, "packet", count_packet)
+    calls = _count_general_path(monkeypatch)
     alone = tmp_path / "alone.pcap"
     alone.write_bytes(build_pcap(mine))
     analyze(alone)
