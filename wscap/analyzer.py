@@ -873,11 +873,12 @@ class Analyzer:
            of its length: the records' lengths chain them).
         2. numpy decodes every record's headers at once (record header,
            EtherType, IPv4 and TCP fields: :func:`_fast_layout`), and sorts
-           the packets into three kinds.  An IPv4 TCP segment without SYN,
-           FIN or RST (the common case) of a connection another shard
-           analyses is only counted, in bulk.  One of this shard's
-           connections is a candidate for the inline path below.  Anything
-           else goes through :meth:`packet`.
+           the packets into three kinds.  Some are only counted, in bulk:
+           ARP and UDP (under :func:`decode_tcp`'s reasons for skipping
+           them), and any IPv4 TCP segment of a connection another shard
+           analyses.  An IPv4 TCP segment without SYN, FIN or RST (the
+           common case) of this shard's connections is a candidate for the
+           inline path below.  Anything else goes through :meth:`packet`.
         3. A Python loop takes the candidates and the others, in order.  A
            candidate in order on a connection already known is handled
            inline: the same bookkeeping as :meth:`packet`, :meth:`Conn.packet`
