@@ -143,6 +143,13 @@ def _fast_layout(endian: str, linktype: int) -> np.dtype:
 OTHER_SHARD = (None, -1)
 
 
+def reverse_key(key: bytes) -> bytes:
+    """The flows key of the other direction: the two addresses (4 bytes
+    each for IPv4, 16 for IPv6) swapped, and the two ports."""
+    a = (len(key) - 4) // 2
+    return key[a : 2 * a] + key[:a] + key[2 * a + 2 :] + key[2 * a : 2 * a + 2]
+
+
 def shard_of(sport: int, dport: int, n: int) -> int:
     """Which of ``n`` shards analyses the connection between these ports:
     the same for both directions, and spread evenly even when every client
@@ -820,13 +827,10 @@ class Analyzer:
             if ent is None and self.shard is not None:
                 k, n = self.shard
                 if shard_of(sport, dport, n) != k:
-                    ent = self.flows[key] = self.flows[dst + src + _PORTS(dport, sport)] = (
-                        OTHER_SHARD
-                    )
+                    ent = self.flows[key] = self.flows[reverse_key(key)] = OTHER_SHARD
             if ent is OTHER_SHARD:
-                if flags & (FIN | RST):  # forget the flow, as a finished connection's is
-                    self.flows.pop(key, None)
-                    self.flows.pop(dst + src + _PORTS(dport, sport), None)
+                if flags & (FIN | RST):
+                    self.forget_flow(key)
             else:
                 if ent is None or (
                     flags & SYN and not flags & ACK and ent[0].reused_by(ent[1], seq)
@@ -1104,10 +1108,10 @@ class Analyzer:
                 else:
                     inline = False
             elif bulk is not None and bulk[i]:
-                inline = True  # only counted: visited for its sweep, or
-                if forget is not None and forget[i]:  # to forget its flow
-                    self.flows.pop(key, None)
-                    self.flows.pop(key[4:8] + key[:4] + key[10:] + key[8:10], None)
+                # only counted: visited for its sweep, or to forget its flow
+                inline = True
+                if forget is not None and forget[i]:
+                    self.forget_flow(key)
             if not inline:
                 # the general path sees the counts as they are at this packet
                 cap.packets = g0 + i
@@ -1149,7 +1153,7 @@ class Analyzer:
         self.opened_at[conn.conn_id] = self.capture.packets
         self.next_id += 1
         self.live[conn.conn_id] = conn
-        conn.keys = (key, dst + src + _PORTS(dport, sport))
+        conn.keys = (key, reverse_key(key))
         # what feed_pcap's fast path needs of a packet's side, in one tuple:
         # (conn, side, its reassembler, the peer's, its stats, its tcp and
         # payload silences and the connection's)
@@ -1166,6 +1170,12 @@ class Analyzer:
                 conn.pay_sil,
             )
         return self.flows[key]
+
+    def forget_flow(self, key: bytes) -> None:
+        """Forget both directions of a flow another shard analyses, at its
+        FIN or RST, as a finished connection's flows are forgotten."""
+        self.flows.pop(key, None)
+        self.flows.pop(reverse_key(key), None)
 
     def finalise(self, c: Conn, ts: int) -> None:
         """Turn a connection's live state into its record and let it go."""
