@@ -13,6 +13,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers_packets import (
+    build_pcap,
+    tcp_conversation,
+    upgrade_request,
+    upgrade_response,
+    ws_frame,
+)
 from test_fastpath import BUNDLED, PUBLIC, ROOT, generated, model, plain_model
 
 from wscap import pcapfile
@@ -45,6 +52,29 @@ def test_generated_capture(tmp_path: Path, jobs: int) -> None:
     for k in range(jobs):
         a, _opened = analyze_shard(PacketReader(str(path)), options, (k, jobs))
         assert len(a.connection_list) > total / jobs / 2
+
+
+def test_violation_codes_in_the_same_order(tmp_path: Path) -> None:
+    """The frames table names its violation codes in one order whatever
+    the shards: here the second process's connection shows its violation
+    first, and the parent's, later, another one (in the order of first
+    appearance, one process would list them the other way round)."""
+    ports = [p for p in range(50000, 50100) if shard_of(p, 80, 2) == 1][:1]
+    ports += [p for p in range(50000, 50100) if shard_of(p, 80, 2) == 0][:1]
+    handshake = [("c", upgrade_request()), ("s", upgrade_response())]
+    packets = []
+    for n, (port, bad) in enumerate(
+        zip(ports, [ws_frame(1, b"rsv2", rsv=2), ws_frame(3, b"reserved")], strict=True)
+    ):
+        packets += tcp_conversation(
+            ("10.0.0.1", port),
+            exchanges=handshake + [("s", bad)],
+            start_ns=1_700_000_000_000_000_000 + n * 10**9,
+        )
+    path = tmp_path / "two.pcap"
+    path.write_bytes(build_pcap(sorted(packets)))
+    m = assert_same_sharded(path, 2)
+    assert m["frames.codes"] == [None, "reserved-opcode", "rsv-without-extension"]
 
 
 def test_shards_spread_even_client_ports() -> None:

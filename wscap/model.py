@@ -355,8 +355,23 @@ class FrameTable:
 
     def sort(self) -> None:
         """Order rows by start time, then connection; rows that tie on both
-        keep the order they were parsed in (per direction)."""
+        keep the order they were parsed in (per direction).  The violation
+        codes are put in order of name, not of first appearance, which
+        depends on the order the connections were parsed in (a shard's
+        first code may come later in the capture than another's)."""
         _sort_columns(self, "ts")
+        self._sort_codes()
+
+    def _sort_codes(self) -> None:
+        codes = self.codes
+        order = sorted(range(1, len(codes)), key=codes.__getitem__)  # type: ignore[arg-type]
+        if order == list(range(1, len(codes))):
+            return
+        lookup = np.zeros(len(codes), dtype=np.uint16)
+        lookup[order] = np.arange(1, len(codes), dtype=np.uint16)
+        viol = np.frombuffer(self.violation, dtype=np.uint16)
+        self.violation = array("H", lookup[viol].tobytes())
+        self.codes = [None] + [codes[i] for i in order]
 
     def code_index(self, code: str | None) -> int:
         if code is None:
