@@ -167,6 +167,26 @@ def _unusual_frames() -> list[tuple[str, bytes]]:
     ]
 
 
+@pytest.mark.parametrize("mask", [MASK, None])
+def test_inflate_error_in_the_tail(tmp_path: Path, mask: bytes | None) -> None:
+    """A compressed message that inflates (to invalid UTF-8) until the
+    tail RFC 7692 appends brings out an error: the output before the error
+    is checked on both paths (the fast one once inflated message and tail
+    in one call, and lost that output to the error)."""
+    payload = bytes.fromhex("4a4a4c51f8af905459920a20")  # "bad \xff byte", then an error
+    d = zlib.decompressobj(-15)
+    assert d.decompress(payload) == b"bad \xff byte"
+    with pytest.raises(zlib.error):
+        d.decompress(b"\x00\x00\xff\xff")
+    side = "c" if mask else "s"
+    path = tmp_path / "t.pcap"
+    frames = [(side, ws_frame(1, payload, rsv=4, mask=mask)), ("s", ws_frame(1, b"after"))]
+    path.write_bytes(build_pcap(_conversation(frames)))
+    m = assert_same(path)
+    codes = [v["code"] for v in m["violations"]]  # type: ignore[attr-defined, index]
+    assert codes == ["invalid-utf8-text", "deflate-error"]
+
+
 @pytest.mark.parametrize("linktype", [1, 113, 276, 101])
 @pytest.mark.parametrize("mss", [60000, 7])
 def test_unusual_frames(tmp_path: Path, linktype: int, mss: int) -> None:

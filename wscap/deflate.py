@@ -144,11 +144,14 @@ class Inflater:
         and :meth:`end_message`; returns the output pieces if ``collect``.
 
         The common case (a decodable message whose output is far below the
-        cap) takes one ``decompress`` call for the message and its tail,
-        without :meth:`feed`'s loop.  If that call leaves input unconsumed
-        (more than a piece of output), the rest, tail included, goes
-        through :meth:`feed`, as it would have; a decoding error leaves the
-        state :meth:`feed` leaves."""
+        cap) takes one ``decompress`` call for the message and one for its
+        tail, without :meth:`feed`'s loop.  If the first leaves input
+        unconsumed (more than a piece of output), the rest goes through
+        :meth:`feed`, as it would have; a decoding error leaves the state
+        :meth:`feed` leaves.  The tail is not inflated with the message in
+        one call, though that is faster (about 0.12 µs a message): an error
+        the tail brings out would then discard the message's output, which
+        :meth:`feed` hands over before it (and the general path checks)."""
         out: list[bytes] = []
         self.start_message()
         if self.broken or self.max_message < 2 * PIECE or not data:
@@ -160,9 +163,7 @@ class Inflater:
             return out
         z = self._z
         try:
-            # the message and its tail in one call: zlib reads a stream, so
-            # the output is what end_message's separate call would add to it
-            piece = z.decompress(data + TAIL, PIECE)
+            piece = z.decompress(data, PIECE)
         except zlib.error as exc:
             self.error = str(exc)
             self.broken = True
@@ -170,7 +171,20 @@ class Inflater:
         self.produced = len(piece)
         if collect and piece:
             out.append(piece)
-        if z.unconsumed_tail:  # more than a piece: feed's loop from here (tail included)
+        if z.unconsumed_tail:  # more than a piece: feed's loop from here
+            self.feed(z.unconsumed_tail, out.append if collect else None)
+            self.end_message(out.append if collect else None)
+            return out
+        try:  # end_message, inlined: room is left for a whole piece
+            piece = z.decompress(TAIL, PIECE)
+        except zlib.error as exc:
+            self.error = str(exc)
+            self.broken = True
+            return out
+        self.produced += len(piece)
+        if collect and piece:
+            out.append(piece)
+        if z.unconsumed_tail:
             self.feed(z.unconsumed_tail, out.append if collect else None)
         return out
 
