@@ -167,12 +167,17 @@ def _unusual_frames() -> list[tuple[str, bytes]]:
     ]
 
 
+@pytest.mark.parametrize("mss", [None, 5])
 @pytest.mark.parametrize("mask", [MASK, None])
-def test_inflate_error_in_the_tail(tmp_path: Path, mask: bytes | None) -> None:
+def test_inflate_error_in_the_tail(tmp_path: Path, mask: bytes | None, mss: int | None) -> None:
     """A compressed message that inflates (to invalid UTF-8) until the
-    tail RFC 7692 appends brings out an error: the output before the error
-    is checked on both paths (the fast one once inflated message and tail
-    in one call, and lost that output to the error)."""
+    tail RFC 7692 appends brings out an error.  Both paths inflate a
+    message's last bytes with the tail, in one call: the error discards
+    that call's output, so a message in one segment is a deflate error of
+    unknown UTF-8.  (When the fast path inflated message and tail together
+    but the general path the tail alone, only the general path saw the
+    invalid byte.)  Split into segments, the bytes inflated before the
+    last segment are checked, on both paths alike."""
     payload = bytes.fromhex("4a4a4c51f8af905459920a20")  # "bad \xff byte", then an error
     d = zlib.decompressobj(-15)
     assert d.decompress(payload) == b"bad \xff byte"
@@ -181,10 +186,16 @@ def test_inflate_error_in_the_tail(tmp_path: Path, mask: bytes | None) -> None:
     side = "c" if mask else "s"
     path = tmp_path / "t.pcap"
     frames = [(side, ws_frame(1, payload, rsv=4, mask=mask)), ("s", ws_frame(1, b"after"))]
-    path.write_bytes(build_pcap(_conversation(frames)))
+    path.write_bytes(build_pcap(_conversation(frames, mss=mss)))
     m = assert_same(path)
     codes = [v["code"] for v in m["violations"]]  # type: ignore[attr-defined, index]
-    assert codes == ["invalid-utf8-text", "deflate-error"]
+    flags = m["messages.flags"][0]  # type: ignore[index]
+    if mss is None:
+        assert codes == ["deflate-error"]
+        assert flags & 0x30 == 0x30  # UTF-8 and payload size unknown
+    else:
+        assert codes == ["invalid-utf8-text", "deflate-error"]
+        assert flags & 0x18 == 0  # UTF-8 invalid
 
 
 @pytest.mark.parametrize("linktype", [1, 113, 276, 101])

@@ -144,14 +144,12 @@ class Inflater:
         and :meth:`end_message`; returns the output pieces if ``collect``.
 
         The common case (a decodable message whose output is far below the
-        cap) takes one ``decompress`` call for the message and one for its
-        tail, without :meth:`feed`'s loop.  If the first leaves input
-        unconsumed (more than a piece of output), the rest goes through
-        :meth:`feed`, as it would have; a decoding error leaves the state
-        :meth:`feed` leaves.  The tail is not inflated with the message in
-        one call, though that is faster (about 0.12 µs a message): an error
-        the tail brings out would then discard the message's output, which
-        :meth:`feed` hands over before it (and the general path checks)."""
+        cap) takes one ``decompress`` call for the message and its tail,
+        without :meth:`feed`'s loop.  If that call leaves input unconsumed
+        (more than a piece of output), the rest, tail included, goes
+        through :meth:`feed`, as it would have; a decoding error leaves the
+        state :meth:`feed` leaves.  As in :meth:`last`, an error the tail
+        brings out discards the output of the call."""
         out: list[bytes] = []
         self.start_message()
         if self.broken or self.max_message < 2 * PIECE or not data:
@@ -163,7 +161,9 @@ class Inflater:
             return out
         z = self._z
         try:
-            piece = z.decompress(data, PIECE)
+            # the message and its tail in one call: zlib reads a stream, so
+            # the output is what end_message's separate call would add to it
+            piece = z.decompress(data + TAIL, PIECE)
         except zlib.error as exc:
             self.error = str(exc)
             self.broken = True
@@ -171,24 +171,21 @@ class Inflater:
         self.produced = len(piece)
         if collect and piece:
             out.append(piece)
-        if z.unconsumed_tail:  # more than a piece: feed's loop from here
-            self.feed(z.unconsumed_tail, out.append if collect else None)
-            self.end_message(out.append if collect else None)
-            return out
-        try:  # end_message, inlined: room is left for a whole piece
-            piece = z.decompress(TAIL, PIECE)
-        except zlib.error as exc:
-            self.error = str(exc)
-            self.broken = True
-            return out
-        self.produced += len(piece)
-        if collect and piece:
-            out.append(piece)
-        if z.unconsumed_tail:
+        if z.unconsumed_tail:  # more than a piece: feed's loop from here (tail included)
             self.feed(z.unconsumed_tail, out.append if collect else None)
         return out
 
+    def last(self, data: bytes, on_output: Callable[[bytes], None] | None) -> None:
+        """The message's last bytes and its tail (RFC 7692 7.2.2: appended
+        to the message, then inflated), in one call, as :meth:`message`
+        inflates a whole message: when the tail brings out an error, the
+        output of those last bytes is discarded with it, whichever path
+        inflated them.  No :meth:`end_message` follows."""
+        self.feed(data + TAIL, on_output)
+
     def end_message(self, on_output: Callable[[bytes], None] | None) -> None:
+        """The tail, when the message's last bytes did not come with it
+        (its last frame is empty, say)."""
         self.feed(TAIL, on_output)
 
     def lose(self) -> None:

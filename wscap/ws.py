@@ -179,6 +179,7 @@ class WsDirection:
         self.msg_binary = False
         self.msg_compressed = False
         self.msg_inflated = False  # inflated already, by the fast path
+        self.msg_tail = False  # inflated with its last bytes (Inflater.last)
         self.msg_ts = 0
         self.msg_frames = 0
         self.msg_wire = 0
@@ -451,8 +452,16 @@ class WsDirection:
             h.payload = chunk if h.payload is None else h.payload + chunk
         elif h is self.msg_frame:
             if self.msg_compressed:
-                if self.inflater is not None:
-                    self.inflater.feed(chunk, self._check_utf8 if not self.msg_binary else None)
+                inf = self.inflater
+                if inf is not None:
+                    out = self._check_utf8 if not self.msg_binary else None
+                    # the parser has not yet counted this chunk: when it is all
+                    # that remains of a final frame, it ends the message
+                    if h.fin and self.parser._remaining == len(chunk):
+                        inf.last(chunk, out)
+                        self.msg_tail = True
+                    else:
+                        inf.feed(chunk, out)
             elif not self.msg_binary:
                 self._check_utf8(chunk)
 
@@ -487,6 +496,7 @@ class WsDirection:
                 self.msg_utf8 = None if self.msg_binary else True
                 self.msg_small = None if self.msg_binary else bytearray()
                 self.msg_inflated = inflated
+                self.msg_tail = False
                 if not inflated:
                     self.inflater.start_message()
                     if self.inflater.broken:
@@ -618,7 +628,7 @@ class WsDirection:
     def _finish_message(self, ts: int, incomplete: bool, last: FrameHeader | None = None) -> None:
         inf = self.inflater
         if self.msg_compressed and inf is not None:
-            if not incomplete and not self.msg_inflated:
+            if not incomplete and not self.msg_inflated and not self.msg_tail:
                 inf.end_message(self._check_utf8 if not self.msg_binary else None)
             if inf.error is not None and last is not None:
                 last.violate(Violation.DEFLATE_ERROR.value)
