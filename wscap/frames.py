@@ -262,7 +262,9 @@ class FrameParser:
     ``WsDirection.data`` (the analyzer's fast path) works on this state
     directly: it reads ``_buf``, ``_state``, ``_remaining`` and ``_want`` to
     know that the parser sits between frames, and updates ``_remaining``,
-    ``_msg_want`` and ``frames`` for the frames it handles itself.  A change
+    ``_msg_want`` and ``frames`` for the frames it handles itself; and
+    ``WsDirection.frame_data`` reads ``_remaining``, not yet reduced by the
+    chunk it is handed, to know that the chunk ends its frame.  A change
     to this state machine must keep that in step (``tests/test_fastpath.py``
     compares the two).
     """
