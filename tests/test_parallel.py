@@ -56,9 +56,10 @@ def test_generated_capture(tmp_path: Path, jobs: int) -> None:
 
 def test_violation_codes_in_the_same_order(tmp_path: Path) -> None:
     """The frames table names its violation codes in one order whatever
-    the shards: here the second process's connection shows its violation
-    first, and the parent's, later, another one (in the order of first
-    appearance, one process would list them the other way round)."""
+    the shards.  Here the second process's connection shows its violation
+    first and the parent's another one later: listed by first appearance,
+    one process would name them in capture order and the merge of two in
+    the order of the shards, the other way round."""
     ports = [p for p in range(50000, 50100) if shard_of(p, 80, 2) == 1][:1]
     ports += [p for p in range(50000, 50100) if shard_of(p, 80, 2) == 0][:1]
     handshake = [("c", upgrade_request()), ("s", upgrade_response())]

@@ -178,8 +178,9 @@ class WsDirection:
         self.msg_open = False
         self.msg_binary = False
         self.msg_compressed = False
-        self.msg_inflated = False  # inflated already, by the fast path
-        self.msg_tail = False  # inflated with its last bytes (Inflater.last)
+        # the inflater has had the message's tail: the fast path inflated the
+        # whole message, or Inflater.last its last bytes
+        self.msg_tail_done = False
         self.msg_ts = 0
         self.msg_frames = 0
         self.msg_wire = 0
@@ -459,7 +460,7 @@ class WsDirection:
                     # that remains of a final frame, it ends the message
                     if h.fin and self.parser._remaining == len(chunk):
                         inf.last(chunk, out)
-                        self.msg_tail = True
+                        self.msg_tail_done = True
                     else:
                         inf.feed(chunk, out)
             elif not self.msg_binary:
@@ -495,8 +496,7 @@ class WsDirection:
             if self.msg_compressed and self.inflater is not None:
                 self.msg_utf8 = None if self.msg_binary else True
                 self.msg_small = None if self.msg_binary else bytearray()
-                self.msg_inflated = inflated
-                self.msg_tail = False
+                self.msg_tail_done = inflated
                 if not inflated:
                     self.inflater.start_message()
                     if self.inflater.broken:
@@ -628,7 +628,7 @@ class WsDirection:
     def _finish_message(self, ts: int, incomplete: bool, last: FrameHeader | None = None) -> None:
         inf = self.inflater
         if self.msg_compressed and inf is not None:
-            if not incomplete and not self.msg_inflated and not self.msg_tail:
+            if not incomplete and not self.msg_tail_done:
                 inf.end_message(self._check_utf8 if not self.msg_binary else None)
             if inf.error is not None and last is not None:
                 last.violate(Violation.DEFLATE_ERROR.value)
